@@ -1,0 +1,26 @@
+"""XLA settings that make CPU fits fast, applied before JAX is first imported.
+
+XLA:CPU keeps about 1.3 of 2 cores busy on the small batched operations of a NeF fit;
+exposing one XLA device per core and sharding the NeF axis over them doubles throughput, and
+512-bit vectors add ~15 % on AVX-512 machines (both measured, see PERF_NOTES). The flags only
+affect the CPU platform. ``ARENA_XLA_FLAGS=0`` leaves ``XLA_FLAGS`` untouched, and nothing is
+changed once JAX is already imported (the flags would have no effect).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def configure() -> None:
+    if "jax" in sys.modules or os.environ.get("ARENA_XLA_FLAGS", "1") == "0":
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    extra = []
+    if "xla_force_host_platform_device_count" not in flags:
+        extra.append(f"--xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}")
+    if "xla_cpu_prefer_vector_width" not in flags:
+        extra.append("--xla_cpu_prefer_vector_width=512")
+    if extra:
+        os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()

@@ -1,0 +1,52 @@
+"""What every NeF architecture provides, and the small pieces they share."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Protocol
+
+import jax
+import jax.numpy as jnp
+
+from arena.layout import Layout
+
+Params = dict[str, jax.Array]
+
+
+class Field(Protocol):
+    """A neural field architecture, written for one signal.
+
+    ``init(key)`` draws one NeF's parameters as ``{name: array}`` in layout order;
+    ``apply(params, coords)`` maps coordinates ``(..., in_dim)`` to values ``(..., out_dim)``.
+    Thousands of NeFs are handled with ``jax.vmap`` over both.
+    """
+
+    arch: ClassVar[str]
+    in_dim: int
+    out_dim: int
+
+    def layout(self) -> Layout: ...
+
+    def init(self, key: jax.Array) -> Params: ...
+
+    def apply(self, params: Params, coords: jax.Array) -> jax.Array: ...
+
+    def hparams(self) -> dict[str, Any]: ...
+
+
+def hparams_of(field) -> dict[str, Any]:
+    """The architecture hyperparameters of a field dataclass (``sine`` is an implementation choice)."""
+    return {
+        f.name: getattr(field, f.name)
+        for f in dataclasses.fields(field)
+        if f.name not in ("sine", "in_dim", "out_dim")
+    }
+
+
+def uniform(key, shape, bound):
+    return jax.random.uniform(key, shape, jnp.float32, minval=-bound, maxval=bound)
+
+
+def dense(params: Params, name: str, x):
+    """``x @ W + b`` for the layer ``name`` (``W`` stored ``(in, out)``)."""
+    return x @ params[f"{name}.weight"] + params[f"{name}.bias"]

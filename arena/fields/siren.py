@@ -1,0 +1,89 @@
+"""SIREN: a sine-activated MLP (Sitzmann et al., 2020)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar, Literal
+
+import jax
+import jax.numpy as jnp
+
+from arena.errors import ConfigError
+from arena.fields import _sine
+from arena.fields._base import Params, hparams_of, uniform
+from arena.layout import Layout
+
+
+@dataclasses.dataclass(frozen=True)
+class Siren:
+    """SIREN with ``layers`` dense layers: ``in -> hidden -> ... -> hidden -> out``.
+
+    ``h_1 = sin(omega0 * (x W_0 + b_0))``, ``h_{l+1} = sin(omega0 * (h_l W_l + b_l))``, and the
+    last layer is linear. Initialisation as in the paper's appendix: the first layer's weights
+    ``U(-1/fan_in, 1/fan_in)``, every later layer's ``U(-sqrt(6/fan_in)/omega0, +...)``, biases
+    zero.
+
+    Args:
+        hidden: width of the hidden layers.
+        layers: number of dense layers (>= 2); 3 gives ``in -> H -> H -> out``.
+        omega0: the frequency factor applied before each sine.
+        in_dim: coordinate dimension (2 for images, 3 for shapes).
+        out_dim: signal channels.
+        sine: ``"auto"`` (polynomial sine on CPU, native elsewhere), ``"poly"`` or ``"xla"``;
+            an implementation choice, not a hyperparameter: all give the same function to
+            float32 accuracy.
+
+    Example:
+        >>> field = Siren(hidden=32, layers=3, omega0=9.0)
+        >>> field.layout().num_params
+        1185
+    """
+
+    arch: ClassVar[str] = "siren"
+    hidden: int = 32
+    layers: int = 3
+    omega0: float = 30.0
+    in_dim: int = 2
+    out_dim: int = 1
+    sine: Literal["auto", "poly", "xla"] = "auto"
+
+    def __post_init__(self):
+        if self.layers < 2:
+            raise ConfigError(f"Siren needs layers >= 2 (got {self.layers}).")
+        if self.hidden < 1 or self.in_dim < 1 or self.out_dim < 1:
+            raise ConfigError(f"Siren sizes must be positive: {self}.")
+
+    def _widths(self) -> list[int]:
+        return [self.in_dim] + [self.hidden] * (self.layers - 1) + [self.out_dim]
+
+    def layout(self) -> Layout:
+        w = self._widths()
+        entries = []
+        for i in range(self.layers):
+            entries += [(f"layers.{i}.weight", (w[i], w[i + 1])), (f"layers.{i}.bias", (w[i + 1],))]
+        return Layout(entries)
+
+    def init(self, key: jax.Array) -> Params:
+        w = self._widths()
+        keys = jax.random.split(key, self.layers)
+        params = {}
+        for i in range(self.layers):
+            bound = 1.0 / w[i] if i == 0 else math.sqrt(6.0 / w[i]) / self.omega0
+            params[f"layers.{i}.weight"] = uniform(keys[i], (w[i], w[i + 1]), bound)
+            params[f"layers.{i}.bias"] = jnp.zeros((w[i + 1],), jnp.float32)
+        return params
+
+    def apply(self, params: Params, coords: jax.Array) -> jax.Array:
+        sinpi = _sine.resolve_pi(self.sine)
+        scale = self.omega0 / math.pi  # sin(omega0 z) = sinpi(scale z): folded into W and b
+        # feature-major inside (activations (width, points)): measured ~15 % faster under vmap
+        h = coords.T
+        for i in range(self.layers - 1):
+            w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
+            h = sinpi((scale * w).T @ h + (scale * b)[:, None])
+        w, b = params[f"layers.{self.layers - 1}.weight"], params[f"layers.{self.layers - 1}.bias"]
+        return (w.T @ h + b[:, None]).T
+
+    def hparams(self) -> dict:
+        return hparams_of(self)

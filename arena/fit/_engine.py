@@ -1,0 +1,116 @@
+"""The compiled programs behind :func:`arena.fit.fit`.
+
+One chunk of NeFs is fit by three jitted, ``shard_map``-ped programs over a 1-D mesh of the
+local devices (axis ``"nef"``):
+
+- ``start``: initial parameters (shared: broadcast; random: ``init(fold_in(key, i))`` for the
+  NeF's global index ``i``) and per-NeF optimizer state;
+- ``run``: a ``lax.scan`` over a segment of steps of ``vmap``-ped per-NeF updates (the whole fit
+  when no target quality is set), with the state buffers donated;
+- ``finish``: final metrics and the flat ``(n, P)`` parameter rows.
+
+Every device always works on the same number of NeFs (the last chunk is padded), so each
+program is compiled once per fit and each NeF's arithmetic is the same whichever chunk or device
+it lands on: results are bit-identical across chunkings and device counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Everything that decides a fit's result (recorded in a dataset's manifest)."""
+
+    steps: int = 500
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    init: str = "shared"
+    seed: int = 0
+    target: float | None = None
+    check_every: int = 50
+
+    def optax(self) -> optax.GradientTransformation:
+        if self.optimizer == "adam":
+            return optax.adam(self.lr)
+        return optax.adamw(self.lr, weight_decay=self.weight_decay)
+
+
+class State(NamedTuple):
+    params: Any
+    opt_state: Any
+    done: jax.Array
+    steps: jax.Array
+    loss: jax.Array
+
+
+def keys(seed: int):
+    """``(init_key, sample_key)``: the two independent streams derived from the seed."""
+    base = jax.random.key(seed)
+    return base, jax.random.fold_in(base, 0x5EED)
+
+
+def shared_init(field, seed: int):
+    return field.init(keys(seed)[0])
+
+
+@functools.lru_cache(maxsize=32)
+def programs(field, task, config: FitConfig, devices: tuple):
+    """The (start, run, finish) programs for one field/task/config on ``devices`` (cached)."""
+    mesh = Mesh(devices, ("nef",))
+    opt = config.optax()
+    layout = field.layout()
+    init_key, sample_key = keys(config.seed)
+    segment = config.steps if config.target is None else min(config.check_every, config.steps)
+
+    def start_one(shared, index):
+        if config.init == "shared":
+            params = shared
+        else:
+            params = field.init(jax.random.fold_in(init_key, index))
+        return State(params, opt.init(params), jnp.zeros((), bool), jnp.zeros((), jnp.int32),
+                     jnp.zeros((), jnp.float32))
+
+    def run_one(state: State, data, index, step0):
+        nef_key = jax.random.fold_in(sample_key, index)
+        grad_fn = jax.value_and_grad(lambda p, k: task.loss(field, p, data, k), has_aux=True)
+
+        def body(s: State, t):
+            step = step0 + t
+            (loss, quality), grads = grad_fn(s.params, jax.random.fold_in(nef_key, step))
+            updates, opt_state = opt.update(grads, s.opt_state, s.params)
+            params = optax.apply_updates(s.params, updates)
+            if config.target is None:
+                return State(params, opt_state, s.done, s.steps + 1, loss), None
+            reached = quality >= config.target
+            active = ~(s.done | reached) & (step < config.steps)
+            keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(active, new, old))
+            return State(keep(params, s.params), keep(opt_state, s.opt_state),
+                         s.done | reached, s.steps + active, jnp.where(active, loss, s.loss)), None
+
+        state, _ = jax.lax.scan(body, state, jnp.arange(segment))
+        return state
+
+    def finish_one(state: State, data):
+        flat = layout.flatten_with(state.params, jnp.concatenate)
+        return flat, task.metrics(field, state.params, data), state.steps, state.loss
+
+    def sharded(fn, in_specs, out_specs, donate=()):
+        mapped = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
+        return jax.jit(mapped, donate_argnums=donate)
+
+    nef = P("nef")
+    start = sharded(jax.vmap(start_one, in_axes=(None, 0)), (P(), nef), nef)
+    run = sharded(jax.vmap(run_one, in_axes=(0, 0, 0, None)), (nef, nef, nef, P()), nef, donate=(0,))
+    finish = sharded(jax.vmap(finish_one), (nef, nef), nef)
+    return start, run, finish, segment, NamedSharding(mesh, nef), NamedSharding(mesh, P())

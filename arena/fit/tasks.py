@@ -1,0 +1,198 @@
+"""Fitting tasks: what a NeF is fit to, its loss, its quality and its final metrics.
+
+A task is a frozen dataclass of static settings (hashable, so it keys the compiled program);
+the signals themselves travel separately as a dict of per-NeF arrays made by ``prepare``.
+Everything below ``prepare`` is written for one NeF and batched by the fitter with ``vmap``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from arena import metrics
+from arena.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTask:
+    """Fit images with MSE over all pixels (full batch every step).
+
+    Coordinates are the pixel centres in [-1, 1], axis order ``(row, column)``
+    (:func:`arena.metrics.pixel_centres`). Values are normalised per channel,
+    ``(x - mean_c) / std_c`` with ``x`` in [0, 1]; the loss is the MSE of the normalised values,
+    and the reported PSNR is on the [0, 1] scale (peak 1).
+
+    Metrics: ``psnr`` on the fitting pixels and ``psnr_offgrid`` at the pixel midpoints against
+    the bilinear interpolation of the image.
+    """
+
+    kind: ClassVar[str] = "image"
+    metric_names: ClassVar[tuple[str, ...]] = ("psnr", "psnr_offgrid")
+    quality_name: ClassVar[str] = "psnr"
+
+    height: int
+    width: int
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def for_images(cls, images: np.ndarray, *, mean=None, std=None) -> ImageTask:
+        """The task for ``images`` ``(N, H, W)`` or ``(N, H, W, C)``, uint8 or floats in [0, 1].
+
+        ``mean`` and ``std`` (per channel, on the [0, 1] scale) default to the statistics of
+        ``images`` themselves; builders pass fixed dataset statistics instead.
+        """
+        images = _as_unit_images(images)
+        n, h, w, c = images.shape
+        if mean is None:
+            mean = images.reshape(-1, c).mean(axis=0, dtype=np.float64)
+        if std is None:
+            std = images.reshape(-1, c).std(axis=0, dtype=np.float64)
+        mean = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, np.float64), (c,)))
+        std = tuple(float(v) for v in np.broadcast_to(np.asarray(std, np.float64), (c,)))
+        if any(s <= 0 for s in std):
+            raise ConfigError(f"Image std must be positive per channel; got {std}.")
+        return cls(height=h, width=w, channels=c, mean=mean, std=std)
+
+    @property
+    def points_per_step(self) -> int:
+        return self.height * self.width
+
+    def describe(self) -> dict:
+        return {
+            "kind": "image",
+            "shape": [self.height, self.width, self.channels],
+            "coords": "pixel centres in [-1, 1], axis order (row, column), row-major",
+            "normalization": {"mean": list(self.mean), "std": list(self.std), "scale": "[0, 1]"},
+        }
+
+    def prepare(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        images = _as_unit_images(images)
+        if images.shape[1:] != (self.height, self.width, self.channels):
+            raise ConfigError(
+                f"Images have shape {images.shape[1:]}; this task fits "
+                f"{(self.height, self.width, self.channels)}."
+            )
+        normed = (images - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return {"values": normed.reshape(len(images), -1, self.channels).astype(np.float32)}
+
+    def _coords(self):
+        return jnp.asarray(metrics.pixel_centres(self.height, self.width))
+
+    def _to_unit_mse(self, per_channel_mse):
+        return (per_channel_mse * jnp.asarray(self.std, jnp.float32) ** 2).mean()
+
+    def loss(self, field, params, data, key):
+        pred = field.apply(params, self._coords())
+        err = ((pred - data["values"]) ** 2).mean(axis=0)
+        return err.mean(), metrics.psnr_from_mse(self._to_unit_mse(err))
+
+    def metrics(self, field, params, data) -> dict:
+        values = data["values"]
+        pred = field.apply(params, self._coords())
+        on = self._to_unit_mse(((pred - values) ** 2).mean(axis=0))
+        image = values.reshape(self.height, self.width, self.channels)
+        mids = jnp.asarray(metrics.pixel_midpoints(self.height, self.width))
+        off_pred = field.apply(params, mids)
+        off = self._to_unit_mse(((off_pred - metrics.midpoint_targets(image)) ** 2).mean(axis=0))
+        return {"psnr": metrics.psnr_from_mse(on), "psnr_offgrid": metrics.psnr_from_mse(off)}
+
+
+def _as_unit_images(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ConfigError(
+            f"Images must have shape (N, H, W) or (N, H, W, C); got {images.shape}."
+        )
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ConfigError(f"Images must be uint8 or floats in [0, 1]; got dtype {images.dtype}.")
+    return images.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapeTask:
+    """Fit occupancy with binary cross-entropy on balanced inside/outside point batches.
+
+    Each shape comes with a pool of labelled points (the builders use the paper's 100,000 uniform
+    plus 100,000 near-surface points). Every step draws ``points_per_step / 2`` inside and as many
+    outside points from the pool, on the device, with a key that depends only on the seed, the
+    NeF's global index and the step. Metrics are computed on held-out points, never on the pool:
+    ``iou`` on ``eval_*`` and ``iou_offgrid`` on ``offgrid_*`` (see the shape sources for what
+    each set is). Coordinates are in the normalised cube [-1, 1]^3.
+    """
+
+    kind: ClassVar[str] = "shape"
+    metric_names: ClassVar[tuple[str, ...]] = ("iou", "iou_offgrid")
+    quality_name: ClassVar[str] = "batch IoU"
+
+    points_per_step: int = 8192
+
+    def __post_init__(self):
+        if self.points_per_step < 2 or self.points_per_step % 2:
+            raise ConfigError(
+                f"points_per_step must be an even number >= 2; got {self.points_per_step}."
+            )
+
+    def describe(self) -> dict:
+        return {
+            "kind": "shape",
+            "points_per_step": self.points_per_step,
+            "coords": "normalised cube [-1, 1]^3, axis order (x, y, z)",
+        }
+
+    def prepare(
+        self, points, occupancy, eval_points, eval_occupancy, offgrid_points, offgrid_occupancy
+    ) -> dict[str, np.ndarray]:
+        points = np.asarray(points, np.float32)
+        occupancy = np.asarray(occupancy, bool)
+        if points.ndim != 3 or points.shape[-1] != 3 or occupancy.shape != points.shape[:2]:
+            raise ConfigError(
+                f"Shape pools must be points (N, M, 3) with occupancy (N, M); got "
+                f"{points.shape} and {occupancy.shape}."
+            )
+        # inside points first, so a balanced batch is two index ranges
+        order = np.argsort(~occupancy, axis=1, kind="stable")
+        points = np.take_along_axis(points, order[..., None], axis=1)
+        occupancy = np.take_along_axis(occupancy, order, axis=1)
+        return {
+            "points": points,
+            "occupancy": occupancy,
+            "num_inside": occupancy.sum(axis=1).astype(np.int32),
+            "eval_points": np.asarray(eval_points, np.float32),
+            "eval_occupancy": np.asarray(eval_occupancy, bool),
+            "offgrid_points": np.asarray(offgrid_points, np.float32),
+            "offgrid_occupancy": np.asarray(offgrid_occupancy, bool),
+        }
+
+    def loss(self, field, params, data, key):
+        m = data["points"].shape[0]
+        n_in = data["num_inside"]
+        half = self.points_per_step // 2
+        u_in, u_out = jax.random.uniform(key, (2, half))
+        idx_in = jnp.minimum((u_in * jnp.maximum(n_in, 1)).astype(jnp.int32), m - 1)
+        idx_out = jnp.minimum(n_in + (u_out * jnp.maximum(m - n_in, 1)).astype(jnp.int32), m - 1)
+        idx = jnp.concatenate([idx_in, idx_out])
+        logits = field.apply(params, data["points"][idx])[:, 0]
+        labels = data["occupancy"][idx]
+        loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()
+        return loss, metrics.iou(logits > 0, labels, axis=0)
+
+    def metrics(self, field, params, data) -> dict:
+        def score(points, occupied):
+            return metrics.iou(field.apply(params, points)[:, 0] > 0, occupied, axis=0)
+
+        return {
+            "iou": score(data["eval_points"], data["eval_occupancy"]),
+            "iou_offgrid": score(data["offgrid_points"], data["offgrid_occupancy"]),
+        }
