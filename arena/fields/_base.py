@@ -47,6 +47,10 @@ def uniform(key, shape, bound):
     return jax.random.uniform(key, shape, jnp.float32, minval=-bound, maxval=bound)
 
 
-def dense(params: Params, name: str, x):
-    """``x @ W + b`` for the layer ``name`` (``W`` stored ``(in, out)``)."""
-    return x @ params[f"{name}.weight"] + params[f"{name}.bias"]
+def dense(params: Params, name: str, x, scale: float = 1.0):
+    """``scale * (x @ W + b)`` for the layer ``name`` (``W`` stored ``(in, out)``)."""
+    w, b = params[f"{name}.weight"], params[f"{name}.bias"]
+    if scale != 1.0:  # scaling the small W and b is cheaper than scaling the activations
+        w, b = scale * w, scale * b
+    y = x @ w
+    return y + jnp.broadcast_to(b, y.shape)

@@ -72,9 +72,8 @@ class MFN:
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:
         sinpi = _sine.resolve_pi(self.sine)
 
-        def filt(i):  # sin(x w + phi) = sinpi(x (w / pi) + phi / pi)
-            w, b = params[f"filters.{i}.weight"], params[f"filters.{i}.bias"]
-            return sinpi(coords @ (w / math.pi) + b / math.pi)
+        def filt(i):  # sin(x w + phi) = sinpi((x w + phi) / pi)
+            return sinpi(dense(params, f"filters.{i}", coords, 1.0 / math.pi))
 
         z = filt(0)
         for i in range(1, self.filters):

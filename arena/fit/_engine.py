@@ -1,7 +1,6 @@
 """The compiled programs behind :func:`arena.fit.fit`.
 
-One chunk of NeFs is fit by three jitted, ``shard_map``-ped programs over a 1-D mesh of the
-local devices (axis ``"nef"``):
+A block of NeFs is fit by three jitted programs, each ``vmap``-ped over the NeFs of the block:
 
 - ``start``: initial parameters (shared: broadcast; random: ``init(fold_in(key, i))`` for the
   NeF's global index ``i``) and per-NeF optimizer state;
@@ -9,9 +8,13 @@ local devices (axis ``"nef"``):
   when no target quality is set), with the state buffers donated;
 - ``finish``: final metrics and the flat ``(n, P)`` parameter rows.
 
-Every device always works on the same number of NeFs (the last chunk is padded), so each
-program is compiled once per fit and each NeF's arithmetic is the same whichever chunk or device
-it lands on: results are bit-identical across chunkings and device counts.
+The fitter gives every local device its own blocks of the same size (the last one padded) and
+runs the same single-device program on each, asynchronously, so all devices work at once. It
+does not use an SPMD-partitioned program over a mesh: XLA partitions such a program into HLO
+that differs from the single-device one (fusion and operand order), which changes results in the
+last bit between one device and several. With one program per block shape, each NeF's arithmetic
+is the same whichever block or device it lands on: results are bit-identical across chunkings
+and device counts, and each program compiles once per device.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +66,13 @@ def shared_init(field, seed: int):
 
 
 @functools.lru_cache(maxsize=32)
-def programs(field, task, config: FitConfig, devices: tuple):
-    """The (start, run, finish) programs for one field/task/config on ``devices`` (cached)."""
-    mesh = Mesh(devices, ("nef",))
+def programs(field, task, config: FitConfig):
+    """``(start, run, finish, segment)`` for one field/task/config (cached, so never re-traced).
+
+    ``start(shared, index)``, ``run(state, data, index, step0)`` (state donated) and
+    ``finish(state, data) -> (flat params, metrics, steps, loss)`` take per-NeF arrays with a
+    leading block axis; ``run`` advances ``segment`` steps.
+    """
     opt = config.optax()
     layout = field.layout()
     init_key, sample_key = keys(config.seed)
@@ -105,12 +110,7 @@ def programs(field, task, config: FitConfig, devices: tuple):
         flat = layout.flatten_with(state.params, jnp.concatenate)
         return flat, task.metrics(field, state.params, data), state.steps, state.loss
 
-    def sharded(fn, in_specs, out_specs, donate=()):
-        mapped = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
-        return jax.jit(mapped, donate_argnums=donate)
-
-    nef = P("nef")
-    start = sharded(jax.vmap(start_one, in_axes=(None, 0)), (P(), nef), nef)
-    run = sharded(jax.vmap(run_one, in_axes=(0, 0, 0, None)), (nef, nef, nef, P()), nef, donate=(0,))
-    finish = sharded(jax.vmap(finish_one), (nef, nef), nef)
-    return start, run, finish, segment, NamedSharding(mesh, nef), NamedSharding(mesh, P())
+    start = jax.jit(jax.vmap(start_one, in_axes=(None, 0)))
+    run = jax.jit(jax.vmap(run_one, in_axes=(0, 0, 0, None)), donate_argnums=(0,))
+    finish = jax.jit(jax.vmap(finish_one))
+    return start, run, finish, segment

@@ -116,8 +116,10 @@ def fit(
             once all its NeFs are done (checked every ``check_every`` steps).
         indices: the global index of each NeF (default ``0..N-1``); pass the source indices
             when fitting a dataset piece by piece.
-        chunk_size: NeFs per device per chunk; default from ``memory_budget`` (bytes per
-            device; default 5 MiB on CPU, a quarter of an accelerator's memory).
+        chunk_size: NeFs per block (each device fits one block at a time); default from
+            ``memory_budget`` (bytes per device; default 5 MiB on CPU, a quarter of an
+            accelerator's memory). Results are bit-identical for a given ``chunk_size`` whatever
+            the number of devices or how the signals are split into calls.
         devices: the devices to shard over (default: all local devices).
         progress: show a progress bar with NeFs/s and ETA.
     """
@@ -127,18 +129,30 @@ def fit(
     if indices.shape != (n,):
         raise ConfigError(f"indices must have shape ({n},); got {indices.shape}.")
     devices = tuple(jax.local_devices() if devices is None else devices)
-    per_device = chunk_size or chunk_per_device(field, task, memory_budget, devices[0])
-    chunk = per_device * len(devices)
-    start, run, finish, segment, sharded, replicated = _engine.programs(field, task, config, devices)
+    block = chunk_size or chunk_per_device(field, task, memory_budget, devices[0])
+    start, run, finish, segment = _engine.programs(field, task, config)
 
     t0 = time.perf_counter()
     shared = _engine.shared_init(field, seed)
-    shared_dev = jax.device_put(shared, replicated)
+    shared_on = [jax.device_put(shared, d) for d in devices]
     layout = field.layout()
     out_params = np.empty((n, layout.num_params), np.float32)
     out_metrics = {name: np.empty((n,), np.float32) for name in task.metric_names}
     out_steps = np.empty((n,), np.int32)
     out_loss = np.empty((n,), np.float32)
+
+    def launch(lo: int, device_slot: int):
+        hi = min(lo + block, n)
+        take = np.minimum(np.arange(lo, lo + block), hi - 1)  # pad the last block
+        device = devices[device_slot]
+        block_data = jax.device_put({k: v[take] for k, v in data.items()}, device)
+        block_idx = jax.device_put(indices[take].astype(np.int32), device)
+        state = start(shared_on[device_slot], block_idx)
+        for step0 in range(0, config.steps, segment):
+            state = run(state, block_data, block_idx, np.int32(step0))
+            if config.target is not None and bool(state.done.all()):
+                break
+        return lo, hi, finish(state, block_data)
 
     def collect(lo, hi, result):
         flat, mets, taken, loss = jax.device_get(result)
@@ -149,20 +163,12 @@ def fit(
         out_loss[lo:hi] = loss[: hi - lo]
         bar.advance(hi - lo)
 
+    # one block per device in flight, plus one round queued behind it (dispatch is asynchronous)
     pending: deque = deque()
     with _Progress(n, enabled=progress, label=f"fitting {field.arch}") as bar:
-        for lo in range(0, n, chunk):
-            hi = min(lo + chunk, n)
-            take = np.minimum(np.arange(lo, lo + chunk), hi - 1)
-            chunk_data = jax.device_put({k: v[take] for k, v in data.items()}, sharded)
-            chunk_idx = jax.device_put(indices[take].astype(np.int32), sharded)
-            state = start(shared_dev, chunk_idx)
-            for step0 in range(0, config.steps, segment):
-                state = run(state, chunk_data, chunk_idx, np.int32(step0))
-                if config.target is not None and bool(state.done.all()):
-                    break
-            pending.append((lo, hi, finish(state, chunk_data)))
-            if len(pending) > 1:
+        for k, lo in enumerate(range(0, n, block)):
+            pending.append(launch(lo, k % len(devices)))
+            if len(pending) > 2 * len(devices) - 1:
                 collect(*pending.popleft())
         while pending:
             collect(*pending.popleft())

@@ -1,0 +1,25 @@
+"""Run JAX strictly, on two host CPU devices, so sharding is tested on any laptop.
+
+The flags must be set before JAX is imported anywhere, hence at the top of the conftest.
+"""
+
+import os
+
+os.environ["XLA_FLAGS"] = " ".join(
+    f for f in os.environ.get("XLA_FLAGS", "").split() if "host_platform_device_count" not in f
+) + " --xla_force_host_platform_device_count=2"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def strict_jax():
+    try:
+        import jax
+    except ImportError:
+        yield
+        return
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    assert len(jax.devices()) == 2, "tests expect two forced host devices"
+    yield

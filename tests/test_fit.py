@@ -1,0 +1,173 @@
+"""The parallel fitter: quality, initialisation semantics, invariance, metrics, compilation."""
+
+import jax
+import numpy as np
+import pytest
+from scipy import ndimage
+from sklearn.datasets import load_digits
+
+from arena import fields, fit, metrics
+from arena.errors import ConfigError
+from arena.fit import _engine
+
+SIREN = fields.Siren(hidden=16, layers=3, omega0=9.0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return (load_digits().images / 16.0).astype(np.float32)
+
+
+def smooth_image(size=16):
+    r, c = np.meshgrid(np.linspace(0, 1, size), np.linspace(0, 1, size), indexing="ij")
+    return (0.5 + 0.4 * np.sin(3 * r) * np.cos(2 * c)).astype(np.float32)
+
+
+# architecture -> settings under which it must fit a smooth 16x16 image to 30 dB in 300 steps
+FITS = {
+    "siren": (fields.Siren(hidden=32, omega0=9.0), 1e-3),
+    "rffnet": (fields.RFFNet(hidden=32, std=1.0), 1e-3),
+    "mfn": (fields.MFN(hidden=32), 5e-3),
+}
+
+
+def test_fit_table_covers_every_architecture():
+    assert set(FITS) == set(fields.ARCHITECTURES)
+
+
+@pytest.mark.parametrize("arch", sorted(FITS))
+def test_fit_reaches_psnr_on_a_known_image(arch):
+    field, lr = FITS[arch]
+    image = smooth_image()
+    result = fit.fit_images(field, image[None], steps=300, lr=lr, mean=0.5, std=0.25, progress=False)
+    assert result.metrics["psnr"][0] > 30
+    assert result.metrics["psnr_offgrid"][0] > 25
+    assert result.steps[0] == 300
+
+
+def test_reported_psnr_matches_the_returned_parameters(digits):
+    images = digits[:5]
+    result = fit.fit_images(SIREN, images, steps=50, mean=0.3, std=0.4, progress=False)
+    params = result.layout.unflatten(result.params)
+    coords = metrics.pixel_centres(8, 8)
+    pred = np.asarray(jax.vmap(SIREN.apply, in_axes=(0, None))(params, coords))[..., 0]
+    pred = pred * 0.4 + 0.3  # back to [0, 1]
+    want = metrics.psnr(pred, images.reshape(5, 64), axis=1)
+    np.testing.assert_allclose(result.metrics["psnr"], want, atol=1e-3)
+    mids = metrics.pixel_midpoints(8, 8)
+    off = np.asarray(jax.vmap(SIREN.apply, in_axes=(0, None))(params, mids))[..., 0] * 0.4 + 0.3
+    interp = np.stack([
+        ndimage.map_coordinates(img, np.mgrid[0:7, 0:7].reshape(2, -1) + 0.5, order=1) for img in images
+    ])
+    np.testing.assert_allclose(result.metrics["psnr_offgrid"], metrics.psnr(off, interp, axis=1), atol=1e-3)
+
+
+def test_shared_init_starts_every_nef_from_the_returned_parameters(digits):
+    same = np.repeat(digits[:1], 4, axis=0)
+    result = fit.fit_images(SIREN, same, steps=20, init="shared", seed=7, progress=False)
+    assert np.all(result.params == result.params[0])
+    want = SIREN.layout().flatten({k: np.asarray(v) for k, v in SIREN.init(_engine.keys(7)[0]).items()})
+    np.testing.assert_array_equal(result.init, want)
+
+
+def test_random_init_depends_only_on_seed_and_global_index(digits):
+    same = np.repeat(digits[:1], 6, axis=0)
+    batch = fit.fit_images(SIREN, same, steps=10, init="random", seed=3, mean=0.3, std=0.4,
+                           chunk_size=2, progress=False)
+    assert batch.init is None
+    assert len({row.tobytes() for row in batch.params}) == 6
+    alone = fit.fit_images(SIREN, same[:1], steps=10, init="random", seed=3, mean=0.3, std=0.4,
+                           indices=[4], chunk_size=2, progress=False)
+    np.testing.assert_array_equal(alone.params[0], batch.params[4])
+    other_seed = fit.fit_images(SIREN, same[:1], steps=10, init="random", seed=4, mean=0.3, std=0.4,
+                                indices=[4], chunk_size=2, progress=False)
+    assert not np.array_equal(other_seed.params[0], batch.params[4])
+
+
+def test_results_are_bit_identical_across_devices_and_chunkings(digits):
+    images = digits[:11]
+    kw = dict(steps=30, init="random", seed=1, mean=0.3, std=0.4, chunk_size=3, progress=False)
+    two = fit.fit_images(SIREN, images, **kw)  # blocks of 3 over 2 devices
+    one = fit.fit_images(SIREN, images, devices=jax.devices()[:1], **kw)  # the same blocks on 1
+    pieces = [fit.fit_images(SIREN, images[s], indices=np.arange(11)[s], **kw) for s in (slice(0, 4), slice(4, 11))]
+    np.testing.assert_array_equal(two.params, one.params)
+    np.testing.assert_array_equal(two.params, np.concatenate([p.params for p in pieces]))
+    for name in two.metrics:
+        np.testing.assert_array_equal(two.metrics[name], one.metrics[name])
+
+
+def test_chunks_of_the_same_shape_do_not_recompile(digits):
+    kw = dict(steps=5, seed=11, mean=0.3, std=0.4, chunk_size=2, progress=False)
+    fit.fit_images(SIREN, digits[:9], **kw)
+    fit.fit_images(SIREN, digits[20:23], **kw)
+    task = fit.ImageTask.for_images(digits[:1], mean=0.3, std=0.4)
+    start, run, finish, _ = _engine.programs(SIREN, task, fit.FitConfig(steps=5, seed=11))
+    # one executable per device, none per chunk
+    assert (start._cache_size(), run._cache_size(), finish._cache_size()) == (2, 2, 2)
+
+
+def test_target_quality_stops_each_nef_early(digits):
+    result = fit.fit_images(SIREN, digits[:8], steps=400, target=28.0, check_every=20, progress=False)
+    assert np.all(result.steps < 400)
+    assert np.all(result.metrics["psnr"] >= 28.0 - 1e-3)
+    full = fit.fit_images(SIREN, digits[:8], steps=400, progress=False)
+    assert np.all(full.steps == 400)
+
+
+def test_shape_task_fits_a_sphere_and_scores_on_held_out_points():
+    rng = np.random.default_rng(0)
+    radius = np.array([[0.5], [0.7]])
+
+    def labelled(n):  # half uniform in the cube, half near the surface, as the shape sources do
+        uniform = rng.uniform(-1, 1, (2, n // 2, 3))
+        dirs = rng.normal(size=(2, n // 2, 3))
+        dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+        near = dirs * (radius[..., None] + rng.normal(scale=0.03, size=(2, n // 2, 1)))
+        pts = np.concatenate([uniform, near], axis=1).astype(np.float32)
+        return pts, np.linalg.norm(pts, axis=-1) < radius
+
+    pool, occ = labelled(8000)
+    ev, ev_occ = labelled(4000)
+    off, off_occ = labelled(4000)
+    field = fields.Siren(hidden=32, in_dim=3, omega0=10.0)
+    result = fit.fit_shapes(field, pool, occ, ev, ev_occ, off, off_occ, points_per_step=2048,
+                            steps=1000, progress=False)
+    assert result.metrics["iou"].min() > 0.9
+    assert result.metrics["iou_offgrid"].min() > 0.9
+
+
+def test_shape_batches_are_balanced_and_drawn_from_the_pool():
+    import jax.numpy as jnp
+
+    task = fit.ShapeTask(points_per_step=64)
+    pts = np.random.default_rng(1).uniform(-1, 1, (1, 100, 3)).astype(np.float32)
+    occ = np.zeros((1, 100), bool)
+    occ[0, ::10] = True
+    data = task.prepare(pts, occ, pts, occ, pts, occ)
+    one = {k: jnp.asarray(v[0]) for k, v in data.items()}
+
+    class Probe:  # a field that returns its coordinates' first component, to see what was drawn
+        def apply(self, params, coords):
+            return coords[:, :1]
+
+    pool_x = set(pts[0, :, 0].tolist())
+    inside_x = set(pts[0, occ[0], 0].tolist())
+    loss, _ = task.loss(Probe(), {}, one, jax.random.key(0))
+    assert np.isfinite(float(loss))
+    idx_draw = jax.random.uniform(jax.random.key(0), (2, 32))
+    n_in = 10
+    drawn_in = np.asarray(data["points"][0][(np.asarray(idx_draw[0]) * n_in).astype(int), 0])
+    assert set(drawn_in.tolist()) <= inside_x and set(drawn_in.tolist()) <= pool_x
+
+
+def test_bad_arguments_are_refused_with_clear_errors(digits):
+    with pytest.raises(ConfigError, match="Unknown optimizer 'sgd'"):
+        fit.fit_images(SIREN, digits[:2], optimizer="sgd", progress=False)
+    with pytest.raises(ConfigError, match="Unknown init 'zeros'"):
+        fit.fit_images(SIREN, digits[:2], init="zeros", progress=False)
+    with pytest.raises(ConfigError, match=r"in_dim=2, out_dim=3"):
+        fit.fit_images(SIREN, np.zeros((2, 8, 8, 3), np.uint8), mean=0.5, std=0.5, progress=False)
+    with pytest.raises(ConfigError, match="shape"):
+        fit.fit_images(SIREN, np.zeros((8, 8), np.float32), progress=False)
+    with pytest.raises(ConfigError, match="adamw"):
+        fit.fit_images(SIREN, digits[:2], weight_decay=0.1, progress=False)
