@@ -32,3 +32,43 @@ def require(module: str, extra: str, purpose: str):
             f"{purpose} needs the '{module}' package, which is not installed. "
             f"Install it with: pip install 'neural-field-arena[{extra}]'"
         ) from exc
+
+
+class ManifestError(ArenaError, ValueError):
+    """A dataset's ``arena.json`` is missing, unreadable or does not follow the Arena format."""
+
+
+class UnsupportedFormatError(ArenaError, ValueError):
+    """A dataset is in a format version this package cannot read; upgrading the package helps."""
+
+
+class UnsafePathError(ArenaError, ValueError):
+    """A manifest lists a file path that is absolute, not normalised or leaves the dataset."""
+
+
+class MissingFileError(ArenaError, FileNotFoundError):
+    """A file listed in a dataset's manifest is not on disk."""
+
+
+class SizeMismatchError(ArenaError, ValueError):
+    """A file listed in a dataset's manifest has a different size from the one listed."""
+
+
+class ChecksumError(ArenaError, ValueError):
+    """A file listed in a dataset's manifest has a different sha256 from the one listed."""
+
+
+class ShardError(ArenaError, ValueError):
+    """A safetensors file does not hold the tensors, dtypes or shapes the Arena format requires."""
+
+
+class UnknownSourceError(ArenaError, LookupError):
+    """A raw-data source name that :func:`arena.sources.open_source` does not know."""
+
+
+class SourceNotFoundError(ArenaError, FileNotFoundError):
+    """A source's raw files are not where they were looked for; the message says what to get."""
+
+
+class SourceFormatError(ArenaError, ValueError):
+    """A raw-data file exists but is not in the expected format (bad header, wrong sizes)."""
