@@ -9,7 +9,8 @@ A block of NeFs is fit by three jitted programs, each ``vmap``-ped over the NeFs
 - ``finish``: final metrics and the flat ``(n, P)`` parameter rows.
 
 The fitter gives every local device its own blocks of the same size (the last one padded) and
-runs the same single-device program on each, asynchronously, so all devices work at once. It
+runs the same single-device program on each, from one host thread per device, so all devices
+work at once. It
 does not use an SPMD-partitioned program over a mesh: XLA partitions such a program into HLO
 that differs from the single-device one (fusion and operand order), which changes results in the
 last bit between one device and several. With one program per block shape, each NeF's arithmetic

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import deque
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -20,7 +21,7 @@ from arena.layout import Layout
 # Working-set budget per device. On CPU the sweet spot keeps a chunk's activations in cache
 # (measured: ~6,000-12,000 NeF x pixel per core for a 3-layer, width-32 SIREN); accelerators
 # get a share of their memory.
-CPU_BUDGET_BYTES = 5 * 2**20
+CPU_BUDGET_BYTES = 15 * 2**19
 ACCELERATOR_BUDGET_FRACTION = 0.25
 _OPTIMIZERS = ("adam", "adamw")
 _INITS = ("shared", "random")
@@ -117,7 +118,7 @@ def fit(
         indices: the global index of each NeF (default ``0..N-1``); pass the source indices
             when fitting a dataset piece by piece.
         chunk_size: NeFs per block (each device fits one block at a time); default from
-            ``memory_budget`` (bytes per device; default 5 MiB on CPU, a quarter of an
+            ``memory_budget`` (bytes per device; default 7.5 MiB on CPU, a quarter of an
             accelerator's memory). Results are bit-identical for a given ``chunk_size`` whatever
             the number of devices or how the signals are split into calls.
         devices: the devices to shard over (default: all local devices).
@@ -141,21 +142,34 @@ def fit(
     out_steps = np.empty((n,), np.int32)
     out_loss = np.empty((n,), np.float32)
 
-    def launch(lo: int, device_slot: int):
+    def fit_block(lo: int, slot: int):
         hi = min(lo + block, n)
         take = np.minimum(np.arange(lo, lo + block), hi - 1)  # pad the last block
-        device = devices[device_slot]
+        device = devices[slot]
         block_data = jax.device_put({k: v[take] for k, v in data.items()}, device)
         block_idx = jax.device_put(indices[take].astype(np.int32), device)
-        state = start(shared_on[device_slot], block_idx)
+        state = start(shared_on[slot], block_idx)
         for step0 in range(0, config.steps, segment):
             state = run(state, block_data, block_idx, np.int32(step0))
             if config.target is not None and bool(state.done.all()):
                 break
-        return lo, hi, finish(state, block_data)
+        return lo, hi, jax.device_get(finish(state, block_data))
+
+    # One worker thread per device, each fitting one block at a time on its own device: JAX
+    # releases the GIL while a program runs, so all devices compute at once.
+    slots: queue.SimpleQueue = queue.SimpleQueue()
+    for slot in range(len(devices)):
+        slots.put(slot)
+
+    def work(lo: int):
+        slot = slots.get()
+        try:
+            return fit_block(lo, slot)
+        finally:
+            slots.put(slot)
 
     def collect(lo, hi, result):
-        flat, mets, taken, loss = jax.device_get(result)
+        flat, mets, taken, loss = result
         out_params[lo:hi] = flat[: hi - lo]
         for name in task.metric_names:
             out_metrics[name][lo:hi] = mets[name][: hi - lo]
@@ -163,15 +177,16 @@ def fit(
         out_loss[lo:hi] = loss[: hi - lo]
         bar.advance(hi - lo)
 
-    # one block per device in flight, plus one round queued behind it (dispatch is asynchronous)
-    pending: deque = deque()
-    with _Progress(n, enabled=progress, label=f"fitting {field.arch}") as bar:
-        for k, lo in enumerate(range(0, n, block)):
-            pending.append(launch(lo, k % len(devices)))
-            if len(pending) > 2 * len(devices) - 1:
-                collect(*pending.popleft())
-        while pending:
-            collect(*pending.popleft())
+    with _Progress(n, enabled=progress, label=f"fitting {field.arch}") as bar, \
+            ThreadPoolExecutor(len(devices), thread_name_prefix="arena-fit") as pool:
+        futures = [pool.submit(work, lo) for lo in range(0, n, block)]
+        try:
+            for future in futures:
+                collect(*future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
     init_row = layout.flatten({k: np.asarray(v) for k, v in shared.items()})
     return FitResult(
