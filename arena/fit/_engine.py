@@ -115,3 +115,36 @@ def programs(field, task, config: FitConfig):
     run = jax.jit(jax.vmap(run_one, in_axes=(0, 0, 0, None)), donate_argnums=(0,))
     finish = jax.jit(jax.vmap(finish_one))
     return start, run, finish, segment
+
+
+class Executables(NamedTuple):
+    start: Any
+    run: Any
+    finish: Any
+    segment: int
+
+
+@functools.lru_cache(maxsize=64)
+def compiled(field, task, config: FitConfig, block: int, data_spec: tuple, device) -> Executables:
+    """The three programs compiled ahead of time for ``block`` NeFs on ``device`` (cached).
+
+    Compiling up front, from one thread, matters: when worker threads each hit a jit cache miss
+    for their own device while another thread executes, the compile waited for the whole fit.
+    ``data_spec`` is ``((name, shape, dtype), ...)`` of one block's data.
+    """
+    start, run, finish, segment = programs(field, task, config)
+    on = jax.sharding.SingleDeviceSharding(device)
+
+    def spec(shape, dtype):
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=on)
+
+    shared = jax.tree.map(lambda p: spec(p.shape, p.dtype), jax.eval_shape(lambda: shared_init(field, config.seed)))
+    index = spec((block,), jnp.int32)
+    data = {name: spec(shape, dtype) for name, shape, dtype in data_spec}
+    state = jax.tree.map(lambda s: spec(s.shape, s.dtype), jax.eval_shape(start, shared, index))
+    return Executables(
+        start=start.lower(shared, index).compile(),
+        run=run.lower(state, data, index, spec((), jnp.int32)).compile(),
+        finish=finish.lower(state, data).compile(),
+        segment=segment,
+    )

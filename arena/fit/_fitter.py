@@ -21,7 +21,7 @@ from arena.layout import Layout
 # Working-set budget per device. On CPU the sweet spot keeps a chunk's activations in cache
 # (measured: ~6,000-12,000 NeF x pixel per core for a 3-layer, width-32 SIREN); accelerators
 # get a share of their memory.
-CPU_BUDGET_BYTES = 15 * 2**19
+CPU_BUDGET_BYTES = 6 * 2**20
 ACCELERATOR_BUDGET_FRACTION = 0.25
 _OPTIMIZERS = ("adam", "adamw")
 _INITS = ("shared", "random")
@@ -77,7 +77,7 @@ def chunk_per_device(field, task, memory_budget: int | None, device) -> int:
             memory_budget = int(stats.get("bytes_limit", 8 * 2**30) * ACCELERATOR_BUDGET_FRACTION)
     layout = field.layout()
     widths = sum(math.prod(s) for name, s in layout if len(s) == 1) + field.hidden
-    per_nef = 16 * task.points_per_step * widths + 16 * layout.num_params
+    per_nef = 16 * task.points_per_step * widths + 64 * layout.num_params
     return max(1, int(memory_budget // per_nef))
 
 
@@ -118,7 +118,7 @@ def fit(
         indices: the global index of each NeF (default ``0..N-1``); pass the source indices
             when fitting a dataset piece by piece.
         chunk_size: NeFs per block (each device fits one block at a time); default from
-            ``memory_budget`` (bytes per device; default 7.5 MiB on CPU, a quarter of an
+            ``memory_budget`` (bytes per device; default 6 MiB on CPU, a quarter of an
             accelerator's memory). Results are bit-identical for a given ``chunk_size`` whatever
             the number of devices or how the signals are split into calls.
         devices: the devices to shard over (default: all local devices).
@@ -131,7 +131,8 @@ def fit(
         raise ConfigError(f"indices must have shape ({n},); got {indices.shape}.")
     devices = tuple(jax.local_devices() if devices is None else devices)
     block = chunk_size or chunk_per_device(field, task, memory_budget, devices[0])
-    start, run, finish, segment = _engine.programs(field, task, config)
+    data_spec = tuple((k, (block, *v.shape[1:]), v.dtype) for k, v in sorted(data.items()))
+    programs = [_engine.compiled(field, task, config, block, data_spec, d) for d in devices]
 
     t0 = time.perf_counter()
     shared = _engine.shared_init(field, seed)
@@ -148,12 +149,13 @@ def fit(
         device = devices[slot]
         block_data = jax.device_put({k: v[take] for k, v in data.items()}, device)
         block_idx = jax.device_put(indices[take].astype(np.int32), device)
-        state = start(shared_on[slot], block_idx)
-        for step0 in range(0, config.steps, segment):
-            state = run(state, block_data, block_idx, np.int32(step0))
+        prog = programs[slot]
+        state = prog.start(shared_on[slot], block_idx)
+        for step0 in range(0, config.steps, prog.segment):
+            state = prog.run(state, block_data, block_idx, jax.device_put(np.int32(step0), device))
             if config.target is not None and bool(state.done.all()):
                 break
-        return lo, hi, jax.device_get(finish(state, block_data))
+        return lo, hi, jax.device_get(prog.finish(state, block_data))
 
     # One worker thread per device, each fitting one block at a time on its own device: JAX
     # releases the GIL while a program runs, so all devices compute at once.
