@@ -1,0 +1,152 @@
+"""MNIST from its four official IDX files (gzipped or not).
+
+Source index: position in the official training file (0..59,999), then 60,000 + position in the
+official test file (60,000..69,999). Positions and source indices coincide. Official splits:
+``"train"`` and ``"test"``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arena.errors import SourceFormatError
+from arena.sources._base import Source, missing_files, resolve_path
+
+URL = "https://yann.lecun.com/exdb/mnist/ (mirror: https://ossci-datasets.s3.amazonaws.com/mnist/)"
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+_EXPECTED = "the four MNIST IDX files " + ", ".join(f"{f}[.gz]" for f in FILES.values())
+
+# IDX type codes: https://yann.lecun.com/exdb/mnist/ ("THE IDX FILE FORMAT"), all big-endian
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def parse_idx(data: bytes, *, what: str = "IDX data") -> np.ndarray:
+    """Decode an IDX file's bytes into an array of its header's shape and type.
+
+    The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian
+    uint32. The data that follows must fill exactly that shape.
+
+    Raises:
+        SourceFormatError: the magic number, type code or data length is wrong.
+    """
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise SourceFormatError(
+            f"{what} is not an IDX file: its magic number {data[:4]!r} does not start with two "
+            "zero bytes."
+        )
+    code, ndim = data[2], data[3]
+    if code not in _IDX_TYPES or ndim == 0:
+        raise SourceFormatError(
+            f"{what} has an IDX header with type code 0x{code:02X} and {ndim} dimensions; "
+            f"valid type codes are {', '.join(f'0x{c:02X}' for c in _IDX_TYPES)}, dimensions >= 1."
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise SourceFormatError(f"{what} ends inside its IDX header ({len(data)} bytes).")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_TYPES[code])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise SourceFormatError(
+            f"{what} has IDX shape {shape} ({expected} data bytes) but holds "
+            f"{len(data) - header} data bytes."
+        )
+    array = np.frombuffer(data, dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, gzipped or not (recognised by its gzip magic bytes, not its name)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return parse_idx(raw, what=f"'{path}'")
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for candidate in (root / stem, root / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class MnistSource(Source):
+    """MNIST, 70,000 handwritten digits as uint8 ``(28, 28, 1)`` images, labels 0..9."""
+
+    name = "mnist"
+    class_names = tuple(str(d) for d in range(10))
+    origin = URL
+    revision = "official IDX files"
+    index_convention = "official train position (0..59999), then 60000 + official test position"
+
+    def __init__(self, root: Path):
+        self.path = root
+        self.files = {}
+        for key, stem in FILES.items():
+            found = _find(root, stem)
+            if found is None:
+                raise missing_files(self.name, root, f"{stem}[.gz], one of {_EXPECTED}", URL)
+            self.files[key] = found
+        self._images_all: np.ndarray | None = None
+
+    @property
+    def signal(self) -> dict[str, Any]:
+        return {"kind": "image", "shape": [28, 28, 1], "dtype": "uint8", "range": [0, 255]}
+
+    def _where(self, which: str) -> str:
+        return f"MNIST {which} files in '{self.path}'"
+
+    def _labels(self, which: str) -> np.ndarray:
+        labels = read_idx(self.files[f"{which}_labels"])
+        if labels.dtype != np.uint8 or labels.ndim != 1 or (labels.size and labels.max() > 9):
+            raise SourceFormatError(
+                f"{self._where(which)}: labels must be uint8 (n,) in 0..9; got {labels.dtype} "
+                f"{labels.shape}."
+            )
+        return labels
+
+    def _images(self, which: str) -> np.ndarray:
+        images = read_idx(self.files[f"{which}_images"])
+        n = self._labels(which).shape[0]
+        if images.dtype != np.uint8 or images.shape != (n, 28, 28):
+            raise SourceFormatError(
+                f"{self._where(which)}: images must be uint8 ({n}, 28, 28) to match the {n} "
+                f"labels; got {images.dtype} {images.shape}."
+            )
+        return images[..., None]
+
+    def _decoded(self) -> np.ndarray:
+        if self._images_all is None:
+            self._images_all = np.concatenate([self._images("train"), self._images("test")])
+        return self._images_all
+
+    def _catalogue(self):
+        train, test = self._labels("train"), self._labels("test")
+        n_train, n_test = train.shape[0], test.shape[0]
+        splits = {"train": np.arange(n_train), "test": n_train + np.arange(n_test)}
+        return np.concatenate([train, test]), np.arange(n_train + n_test), splits
+
+    def _read(self, positions: np.ndarray) -> np.ndarray:
+        return self._decoded()[positions]
+
+    def _raw_files(self) -> dict[str, Path]:
+        return {p.name: p for p in self.files.values()}
+
+
+def open_mnist(path: str | os.PathLike | None = None) -> MnistSource:
+    """Open MNIST from a directory holding the four IDX files (``.gz`` or uncompressed)."""
+    root = resolve_path("mnist", path, _EXPECTED, URL)
+    if root.is_file():
+        root = root.parent
+    return MnistSource(root)
