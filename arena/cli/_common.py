@@ -1,0 +1,30 @@
+"""What every command shares: user errors become one red line and exit code 1."""
+
+from __future__ import annotations
+
+import functools
+
+import typer
+from rich.console import Console
+
+from arena.errors import ArenaError
+
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def user_errors(fn):
+    """Turn the library's domain errors into one red line and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ArenaError as exc:
+            fail(str(exc))
+
+    return wrapper
