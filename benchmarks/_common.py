@@ -1,0 +1,59 @@
+"""Shared helpers for the benchmarks: the data on disk and the machine's matmul peak."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED_DATA = Path(os.environ.get("ARENA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def mnist_images(n: int | None = None) -> np.ndarray:
+    """The first ``n`` official MNIST training images (uint8, (n, 28, 28)), then the test images."""
+    root = SHARED_DATA / "mnist"
+    parts = []
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        with gzip.open(root / name) as f:
+            parts.append(np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28))
+    images = np.concatenate(parts)
+    return images if n is None else images[:n]
+
+
+def best_seconds(fn, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_peak_gflops(size: int = 2048) -> dict[str, float]:
+    """float32 GEMM GFLOP/s of numpy, torch and JAX on ``size x size`` matrices (best of 3 each)."""
+    flops = 2.0 * size**3
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = {}
+    a @ b
+    out["numpy"] = flops / best_seconds(lambda: a @ b) / 1e9
+    try:
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        ta @ tb
+        out["torch"] = flops / best_seconds(lambda: ta @ tb) / 1e9
+    except ImportError:
+        pass
+    import jax
+    import jax.numpy as jnp
+
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+    mm = jax.jit(jnp.matmul)
+    mm(ja, jb).block_until_ready()
+    out["jax"] = flops / best_seconds(lambda: mm(ja, jb).block_until_ready()) / 1e9
+    return out

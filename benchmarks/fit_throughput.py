@@ -1,0 +1,186 @@
+"""Fit throughput of the Arena fitter against two baselines, measured in one run.
+
+SIREN 2->32->32->1 fit to real MNIST digits (Adam, lr 1e-3, full batch of 784 pixels):
+
+(a) the Arena fitter (`arena.fit.fit_images`);
+(b) a naive loop: one NeF at a time, a Python loop over a jit-compiled step, with the same model
+    code and the same (polynomial) sine as (a);
+(c) the fit-a-nef design: all NeFs' parameters vmapped, their losses summed, one optimizer over
+    the stack, a Python loop over jit-compiled steps, XLA's sine.
+
+Each baseline runs twice, in this process (with the XLA settings the Arena applies on CPU) and in a
+fresh process with JAX's defaults, and the faster of the two counts, so the ratios are not
+flattered by handicapping a baseline. Prints NeF-steps/s for each, the ratios a/b and a/c, the achieved GFLOP/s of (a) against the
+float32 matmul peak measured here (best of numpy, torch and JAX on 2048x2048), and the mean
+PSNR (on-grid and off-grid) of (a) after the full step count. The last line is JSON.
+
+    python benchmarks/fit_throughput.py            # ~2 minutes on 2 cores
+    python benchmarks/fit_throughput.py --neFs 70000 --naive-nefs 256 --fitanef-nefs 4096  # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from arena import fields, fit, metrics  # sets the XLA CPU flags before JAX is imported
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+
+from _common import best_seconds, matmul_peak_gflops, mnist_images  # noqa: E402
+
+HIDDEN, OMEGA0, LR = 32, 30.0, 1e-3
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # fixed statistics, so every call fits the same task
+
+
+def flops_per_nef_step(pixels: int, hidden: int, channels: int) -> float:
+    """3 x forward matmul FLOPs (forward + two backward products) per NeF and step."""
+    return 3 * 2 * pixels * (2 * hidden + hidden * hidden + hidden * channels)
+
+
+def arena_rate(images, steps):
+    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
+    kw = dict(steps=steps, lr=LR, mean=MNIST_MEAN, std=MNIST_STD, progress=False)
+    fit.fit_images(field, images[:64], **kw)  # compile, as the baselines compile before timing
+    result = fit.fit_images(field, images, **kw)
+    return len(images) * steps / result.seconds, result
+
+
+def _loss_fn(field, task):
+    coords = jnp.asarray(metrics.pixel_centres(task.height, task.width))
+
+    def loss(params, values):
+        return ((field.apply(params, coords) - values) ** 2).mean()
+
+    return loss
+
+
+def naive_rate(images, steps):
+    """One NeF at a time: a Python loop over a jitted Adam step (same model and sine as Arena)."""
+    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
+    task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
+    values = task.prepare(images)["values"]
+    loss = _loss_fn(field, task)
+    opt = optax.adam(LR)
+
+    @jax.jit
+    def step(params, state, y):
+        g = jax.grad(loss)(params, y)
+        updates, state = opt.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    def run():
+        for y in values:
+            params = field.init(jax.random.key(0))
+            state = opt.init(params)
+            y = jnp.asarray(y)
+            for _ in range(steps):
+                params, state = step(params, state, y)
+            jax.block_until_ready(params)
+
+    step(field.init(jax.random.key(0)), opt.init(field.init(jax.random.key(0))), jnp.asarray(values[0]))
+    return len(values) * steps / best_seconds(run, repeats=1)
+
+
+def fitanef_rate(images, steps):
+    """fit-a-nef's design: vmapped parameters, summed loss, one optimizer, Python loop, XLA sin."""
+    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0, sine="xla")
+    task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
+    values = jnp.asarray(task.prepare(images)["values"])
+    loss = _loss_fn(field, task)
+    opt = optax.adam(LR)
+
+    def total(params, ys):
+        return jax.vmap(loss)(params, ys).sum()
+
+    @jax.jit
+    def step(params, state, ys):
+        g = jax.grad(total)(params, ys)
+        updates, state = opt.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    params = jax.vmap(field.init)(jax.random.split(jax.random.key(0), len(images)))
+    state = opt.init(params)
+    jax.block_until_ready(step(params, state, values))
+
+    def run():
+        p, s = params, state
+        for _ in range(steps):
+            p, s = step(p, s, values)
+        jax.block_until_ready(p)
+
+    return len(images) * steps / best_seconds(run, repeats=1)
+
+
+def baselines(args, images) -> dict[str, float]:
+    return {
+        "naive": naive_rate(images[: args.naive_nefs], args.naive_steps),
+        "fitanef": fitanef_rate(images[: args.fitanef_nefs], args.fitanef_steps),
+    }
+
+
+def baselines_with_jax_defaults(argv: list[str]) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_CPU_ENABLE_ASYNC_DISPATCH")}
+    env["ARENA_XLA_FLAGS"] = "0"
+    out = subprocess.run([sys.executable, __file__, *argv, "--baselines-only"], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nefs", type=int, default=1024, help="NeFs fit by the Arena fitter")
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--naive-nefs", type=int, default=24)
+    parser.add_argument("--naive-steps", type=int, default=200)
+    parser.add_argument("--fitanef-nefs", type=int, default=256)
+    parser.add_argument("--fitanef-steps", type=int, default=50)
+    parser.add_argument("--baselines-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    images = mnist_images(max(args.nefs, args.naive_nefs, args.fitanef_nefs))
+    if args.baselines_only:
+        print(json.dumps(baselines(args, images)))
+        return
+    print(f"devices: {jax.devices()}")
+    t = time.perf_counter()
+    a, result = arena_rate(images[: args.nefs], args.steps)
+    print(f"(a) arena fitter      {a:12,.0f} NeF-steps/s  ({args.nefs} NeFs x {args.steps} steps, {result.seconds:.1f} s)")
+    here = baselines(args, images)
+    default = baselines_with_jax_defaults(sys.argv[1:])
+    b, c = max(here["naive"], default["naive"]), max(here["fitanef"], default["fitanef"])
+    print(f"(b) naive loop        {b:12,.0f} NeF-steps/s  ({args.naive_nefs} NeFs x {args.naive_steps} steps; "
+          f"{here['naive']:,.0f} with Arena's XLA settings, {default['naive']:,.0f} with JAX defaults)")
+    print(f"(c) fit-a-nef design  {c:12,.0f} NeF-steps/s  ({args.fitanef_nefs} NeFs x {args.fitanef_steps} steps; "
+          f"{here['fitanef']:,.0f} with Arena's XLA settings, {default['fitanef']:,.0f} with JAX defaults)")
+    peaks = matmul_peak_gflops()
+    peak = max(peaks.values())
+    gflops = a * flops_per_nef_step(28 * 28, HIDDEN, 1) / 1e9
+    psnr, psnr_off = float(result.metrics["psnr"].mean()), float(result.metrics["psnr_offgrid"].mean())
+    print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+    print(f"a/b = {a / b:.1f}x   a/c = {a / c:.1f}x   {gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f} % of peak")
+    print(f"PSNR after {args.steps} steps: {psnr:.2f} dB on-grid, {psnr_off:.2f} dB off-grid  "
+          f"(total {time.perf_counter() - t:.0f} s)")
+    print(json.dumps({
+        "nef_steps_per_s": round(a, 1),
+        "speedup_vs_naive": round(a / b, 2),
+        "speedup_vs_fitanef_design": round(a / c, 2),
+        "pct_of_matmul_peak": round(100 * gflops / peak, 1),
+        "psnr_mean": round(psnr, 2),
+        "psnr_offgrid_mean": round(psnr_off, 2),
+        "gflops": round(gflops, 1),
+        "matmul_peak_gflops": round(peak, 1),
+        "device": str(jax.devices()[0].platform),
+    }))
+
+
+if __name__ == "__main__":
+    main()

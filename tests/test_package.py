@@ -1,0 +1,40 @@
+"""The package surface: a light import, the console scripts, errors without tracebacks."""
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from arena.cli.main import app
+
+
+def test_import_arena_loads_neither_jax_nor_torch_and_is_fast():
+    code = (
+        "import sys, time; t = time.perf_counter(); import arena; dt = time.perf_counter() - t; "
+        "print(' '.join(m for m in ('jax', 'torch', 'flax') if m in sys.modules) or 'none', dt)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    heavy, seconds = out.split()
+    assert heavy == "none"
+    assert float(seconds) < 1.0
+
+
+def test_demo_fits_digits_and_reports_throughput_and_psnr():
+    result = CliRunner().invoke(app, ["demo", "--limit", "40", "--steps", "60", "--hidden", "16"])
+    assert result.exit_code == 0, result.output
+    assert "NeF-steps/s" in result.output
+    assert "PSNR off-grid" in result.output
+    assert "40 x 337 params" in result.output
+
+
+def test_user_mistake_is_one_red_line_without_traceback():
+    result = CliRunner().invoke(app, ["demo", "--limit", "-3"])
+    assert result.exit_code == 1
+    assert "--limit must be >= 0; got -3" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_console_script_prints_help():
+    exe = [sys.executable, "-c", "from arena.cli.main import main; main()", "--help"]
+    out = subprocess.run(exe, capture_output=True, text=True)
+    assert out.returncode == 0 and "demo" in out.stdout
