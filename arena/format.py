@@ -204,6 +204,7 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     tmp = path.with_name(path.name + INCOMPLETE_SUFFIX)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # writers may create 0600 temporaries; datasets are shared
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -212,6 +213,12 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:

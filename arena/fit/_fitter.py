@@ -7,6 +7,7 @@ import math
 import time
 import queue
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -60,6 +61,12 @@ class FitResult:
         return float(self.steps.sum()) / max(self.seconds, 1e-9)
 
 
+def shared_init(field, seed: int) -> np.ndarray:
+    """The shared initialisation a fit with ``init="shared"`` and ``seed`` starts every NeF from, ``(P,)``."""
+    params = _engine.shared_init(field, seed)
+    return field.layout().flatten({k: np.asarray(v) for k, v in params.items()})
+
+
 def process_range(n: int, process_index: int | None = None, process_count: int | None = None):
     """The contiguous ``[start, stop)`` of ``n`` NeFs that this process fits under ``jax.distributed``."""
     i = jax.process_index() if process_index is None else process_index
@@ -98,7 +105,7 @@ def fit(
     chunk_size: int | None = None,
     memory_budget: int | None = None,
     devices=None,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
 ) -> FitResult:
     """Fit one NeF per signal in ``data`` (as made by ``task.prepare``).
 
@@ -122,7 +129,8 @@ def fit(
             accelerator's memory). Results are bit-identical for a given ``chunk_size`` whatever
             the number of devices or how the signals are split into calls.
         devices: the devices to shard over (default: all local devices).
-        progress: show a progress bar with NeFs/s and ETA.
+        progress: show a progress bar with NeFs/s and ETA; or a callable, called with the
+            number of NeFs finished each time a block completes (to drive a caller's bar).
     """
     config = _config(steps, lr, optimizer, weight_decay, init, seed, target, check_every)
     n = _num_signals(data)
@@ -275,8 +283,10 @@ def _num_signals(data: dict[str, np.ndarray]) -> int:
 class _Progress:
     """A rich progress bar with NeFs/s and ETA (silent when disabled)."""
 
-    def __init__(self, total: int, *, enabled: bool, label: str):
-        self.total, self.enabled, self.label = total, enabled, label
+    def __init__(self, total: int, *, enabled, label: str):
+        self.total, self.label = total, label
+        self.enabled = enabled is True
+        self._callback = enabled if callable(enabled) else None
         self._bar = None
 
     def __enter__(self):
@@ -296,6 +306,8 @@ class _Progress:
         return self
 
     def advance(self, k: int) -> None:
+        if self._callback is not None:
+            self._callback(k)
         if self._bar is not None:
             self._done += k
             rate = self._done / max(time.perf_counter() - self._t0, 1e-9)

@@ -1,0 +1,42 @@
+"""``arena-build``: build a neural dataset with its builder's published settings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from arena.cli._common import user_errors
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@user_errors
+def build(
+    name: Annotated[str, typer.Argument(help="Dataset to build: digits, mnist, cifar10, microimagenet, shapenet, modelnet10.")],
+    source: Annotated[Optional[Path], typer.Option(help="Where the raw source files are (default: $ARENA_SOURCE_DIR/<source>).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default: the local store, $ARENA_HOME).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Build only the first N examples of each split.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, key=value (repeatable); changes the version.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.
+
+    A killed build resumes from its complete shards when rerun with the same arguments.
+    """
+    from arena_builders import build as run
+    from arena_builders import parse_assignments
+    from arena_builders._build import command_line
+
+    path = run(name, source_path=source, out=out, limit=limit,
+               overrides=parse_assignments(set_ or []), progress=not quiet,
+               command=command_line(["arena-build", *sys.argv[1:]]))
+    Console().print(f"[green]built[/] {path}")
+
+
+def main() -> None:
+    app()

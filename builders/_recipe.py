@@ -1,0 +1,101 @@
+"""A recipe: everything that defines one neural dataset, with typed overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from arena.errors import ConfigError
+
+# keys of a recipe that `--set key=value` may change (hyperparameters of the field are added)
+_FIT_KEYS = ("steps", "lr", "optimizer", "weight_decay", "init", "seed", "shard_size", "points_per_step")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One neural dataset: its source, its NeF, its published fit settings and its fixed splits.
+
+    ``splits(source)`` returns ``{"train": positions, "val": ..., "test": ...}`` (positions in
+    the source), the dataset's fixed split (DESIGN section 4). ``evidence`` is the dataset card's
+    paragraph on why these settings.
+    """
+
+    name: str
+    title: str
+    version: str
+    source: str
+    license: str
+    description: str
+    evidence: str
+    splits: Callable[[Any], dict[str, np.ndarray]]
+    arch: str = "siren"
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    steps: int = 500
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    init: str = "shared"
+    seed: int = 0
+    shard_size: int = 10_000
+    points_per_step: int = 0
+    citation: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "shape" if self.points_per_step else "image"
+
+    def settings(self) -> dict[str, Any]:
+        """Every overridable setting and its value."""
+        return {**dict(self.hparams), **{k: getattr(self, k) for k in _FIT_KEYS}}
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Recipe:
+        """A copy with ``overrides`` (strings from the command line) applied, typed like the originals."""
+        current = self.settings()
+        hparams, fit = dict(self.hparams), {}
+        for key, raw in overrides.items():
+            if key not in current:
+                raise ConfigError(
+                    f"Unknown setting '{key}' for {self.name}; settable: {', '.join(sorted(current))}."
+                )
+            value = _parse(key, raw, current[key])
+            (hparams if key in self.hparams else fit)[key] = value
+        return dataclasses.replace(self, hparams=hparams, **fit)
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """``["hidden=16", "steps=200"]`` -> ``{"hidden": "16", "steps": "200"}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes key=value; got '{item}'.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def version_with(version: str, changes: Mapping[str, Any]) -> str:
+    """The version string of a build with ``changes`` (overrides, limit): semver build metadata."""
+    if not changes:
+        return version
+    digest = hashlib.sha256(json.dumps(dict(sorted(changes.items())), sort_keys=True).encode()).hexdigest()
+    return f"{version}+custom.{digest[:10]}"
+
+
+def _parse(key: str, raw: str, like: Any):
+    try:
+        if isinstance(like, bool):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        if isinstance(like, int):
+            return int(raw)
+        if isinstance(like, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"--set {key}={raw}: expected a {type(like).__name__}.") from None
+    return raw

@@ -1,0 +1,104 @@
+"""Builders: complete datasets, recorded overrides, byte-identical resumption after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from arena import format as fmt
+from arena.cli.build import app
+from arena.errors import ConfigError
+from arena_builders import RECIPES, build, recipe
+from arena_builders._build import plan
+from arena.sources import open_source
+
+SMALL = dict(limit=30, overrides={"shard_size": "20", "steps": "50"}, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_digits(tmp_path_factory):
+    return build("digits", out=tmp_path_factory.mktemp("ds") / "neural_digits", **SMALL)
+
+
+def test_build_writes_a_complete_dataset_that_verifies(small_digits):
+    root = small_digits
+    files = fmt.open_dataset(root, verify=True)
+    m = files.manifest.to_dict()
+    assert fmt.verify(root) == []
+    assert {k: v["num_examples"] for k, v in m["splits"].items()} == {"train": 30, "val": 30, "test": 30}
+    assert [f["path"] for f in m["splits"]["train"]["files"]] == [
+        "data/train-00000-of-00002.safetensors", "data/train-00001-of-00002.safetensors"]
+    train = fmt.read_split(root, "train")
+    assert train.params.shape == (30, m["field"]["num_params"])
+    assert set(train.metrics) == {"psnr", "psnr_offgrid"}
+    np.testing.assert_allclose(m["stats"]["metrics"]["train"]["psnr_offgrid"], train.metrics["psnr_offgrid"].mean(), atol=1e-3)
+    np.testing.assert_array_equal(fmt.read_init(root), __import__("arena.fit", fromlist=["x"]).shared_init(
+        __import__("arena.fields", fromlist=["x"]).make("siren", **m["field"]["hparams"]), 0))
+    card = (root / "README.md").read_text()
+    assert card.startswith("---\nlicense: cc-by-4.0\n") and "pretty_name: Neural digits" in card
+    assert (root / "reconstructions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_splits_hold_the_recipe_positions_and_labels(small_digits):
+    src = open_source("digits")
+    positions = RECIPES["digits"].splits(src)
+    assert sum(len(v) for v in positions.values()) == 1797
+    assert len(set(np.concatenate(list(positions.values())).tolist())) == 1797
+    test = fmt.read_split(small_digits, "test")
+    np.testing.assert_array_equal(test.index, src.index[positions["test"][:30]])
+    np.testing.assert_array_equal(test.label, src.labels[positions["test"][:30]])
+
+
+def test_overrides_are_recorded_and_change_the_version(small_digits):
+    m = json.loads((small_digits / "arena.json").read_text())
+    assert m["version"].startswith("1.0.0+custom.")
+    assert m["builder"]["overrides"] == {"shard_size": 20, "steps": 50, "limit": 30}
+    assert m["fit"]["steps"] == 50
+    published = plan(recipe("digits"), open_source("digits"))
+    assert published.version == "1.0.0" and published.changes == {}
+
+
+def test_unknown_setting_and_dataset_are_refused_with_the_options():
+    with pytest.raises(ConfigError, match="Unknown setting 'width'.*hidden"):
+        recipe("digits").with_overrides({"width": "3"})
+    with pytest.raises(ConfigError, match="expected a int"):
+        recipe("digits").with_overrides({"steps": "many"})
+    result = CliRunner().invoke(app, ["mnsit"])
+    assert result.exit_code == 1 and "Did you mean 'mnist'?" in result.output and "Traceback" not in result.output
+
+
+def _build_cmd(out: str) -> list[str]:
+    code = "from arena.cli.build import main; main()"
+    return [sys.executable, "-c", code, "digits", "--out", out, "--limit", "40", "--quiet",
+            "--set", "shard_size=10", "--set", "steps=300"]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_killed_build_resumes_to_byte_identical_files(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    whole.mkdir(), killed.mkdir()
+    subprocess.run(_build_cmd("ds"), cwd=whole, check=True, capture_output=True)
+
+    proc = subprocess.Popen(_build_cmd("ds"), cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((killed / "ds" / "data").glob("train-00001-*.safetensors")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _tree(killed / "ds")
+    assert "arena.json" not in partial, "the build was not interrupted before the end"
+    assert any(k.startswith("data/train-") for k in partial)
+    subprocess.run(_build_cmd("ds"), cwd=killed, check=True, capture_output=True)
+
+    assert _tree(killed / "ds") == _tree(whole / "ds")
+    assert not any(n.endswith(fmt.INCOMPLETE_SUFFIX) for n in _tree(killed / "ds"))
