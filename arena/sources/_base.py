@@ -8,6 +8,7 @@ differ only when a source holds part of a dataset (the CIFAR-10 subset, for inst
 
 from __future__ import annotations
 
+import abc
 import functools
 import hashlib
 import os
@@ -34,7 +35,7 @@ class Mesh(NamedTuple):
     faces: np.ndarray
 
 
-class Source:
+class Source(abc.ABC):
     """A raw dataset read from its official files, with one interface for every reader.
 
     Attributes:
@@ -58,23 +59,24 @@ class Source:
     path: Path | None = None
 
     @property
+    @abc.abstractmethod
     def signal(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """What one item is, e.g. ``{"kind": "image", "shape": [28, 28, 1], ...}``."""
 
+    @abc.abstractmethod
     def _catalogue(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """``(labels, source_indices, splits)`` of every position."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _read(self, positions: np.ndarray):
         """Signals at ``positions`` (sorted, unique), in that order."""
-        raise NotImplementedError
 
     def _raw_files(self) -> dict[str, Path]:
         """The files read, keyed by the name they are reported under in :attr:`sha256`.
 
         Sources read from a tree of many files override :meth:`_digests` instead.
         """
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _raw_files() or _digests().")
 
     @functools.cached_property
     def _cat(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

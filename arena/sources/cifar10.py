@@ -17,6 +17,8 @@ The lossless subset npz (keys ``x_train``, ``y_train``, ``train_index``, ``x_tes
 
 from __future__ import annotations
 
+import abc
+
 import importlib
 import io
 import os
@@ -110,8 +112,9 @@ class _BatchesSource(Source):
     def signal(self) -> dict[str, Any]:
         return dict(_SIGNAL)
 
+    @abc.abstractmethod
     def _batches(self) -> dict[str, bytes]:
-        raise NotImplementedError
+        """The raw pickled batches, ``{batch name: bytes}``."""
 
     def _decoded(self) -> tuple[np.ndarray, np.ndarray]:
         if self._arrays is None:
