@@ -170,3 +170,40 @@ def test_bad_arguments_are_refused_with_clear_errors(digits):
         fit.fit_images(SIREN, np.zeros((8, 8), np.float32), progress=False)
     with pytest.raises(ConfigError, match="adamw"):
         fit.fit_images(SIREN, digits[:2], weight_decay=0.1, progress=False)
+
+
+_WORKER = """
+import sys, numpy as np, jax
+jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+from sklearn.datasets import load_digits
+from arena import fields, fit
+images = (load_digits().images[:10] / 16.0).astype(np.float32)
+r = fit.fit_images(fields.Siren(hidden=16, omega0=9.0), images, steps=20, init="random", mean=0.3,
+                   std=0.4, chunk_size=3, progress=False)
+np.save(sys.argv[3], np.concatenate([r.indices[:, None].astype(np.float32), r.params], axis=1))
+jax.distributed.shutdown()
+"""
+
+
+def test_processes_under_jax_distributed_fit_disjoint_ranges(tmp_path, digits):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, f"127.0.0.1:{port}", str(i), str(tmp_path / f"{i}.npy")],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for i in range(2)
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
+    parts = [np.load(tmp_path / f"{i}.npy") for i in range(2)]
+    assert parts[0][:, 0].tolist() == [0, 1, 2, 3, 4] and parts[1][:, 0].tolist() == [5, 6, 7, 8, 9]
+    alone = fit.fit_images(SIREN, digits[:10], steps=20, init="random", mean=0.3, std=0.4, chunk_size=3,
+                           progress=False)
+    np.testing.assert_array_equal(np.concatenate([p[:, 1:] for p in parts]), alone.params)

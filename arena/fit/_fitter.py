@@ -105,6 +105,7 @@ def fit(
     chunk_size: int | None = None,
     memory_budget: int | None = None,
     devices=None,
+    distributed: bool | None = None,
     progress: bool | Callable[[int], None] = True,
 ) -> FitResult:
     """Fit one NeF per signal in ``data`` (as made by ``task.prepare``).
@@ -129,6 +130,9 @@ def fit(
             accelerator's memory). Results are bit-identical for a given ``chunk_size`` whatever
             the number of devices or how the signals are split into calls.
         devices: the devices to shard over (default: all local devices).
+        distributed: fit only this process's contiguous share of the signals
+            (:func:`process_range`); the default is on when ``jax.distributed`` runs several
+            processes. The result then holds this process's rows; ``result.indices`` says which.
         progress: show a progress bar with NeFs/s and ETA; or a callable, called with the
             number of NeFs finished each time a block completes (to drive a caller's bar).
     """
@@ -137,6 +141,9 @@ def fit(
     indices = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
     if indices.shape != (n,):
         raise ConfigError(f"indices must have shape ({n},); got {indices.shape}.")
+    if distributed or (distributed is None and jax.process_count() > 1):
+        lo, hi = process_range(n)
+        data, indices, n = {k: v[lo:hi] for k, v in data.items()}, indices[lo:hi], hi - lo
     devices = tuple(jax.local_devices() if devices is None else devices)
     block = chunk_size or chunk_per_device(field, task, memory_budget, devices[0])
     data_spec = tuple((k, (block, *v.shape[1:]), v.dtype) for k, v in sorted(data.items()))
