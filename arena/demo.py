@@ -9,7 +9,7 @@ from rich.table import Table
 from arena.errors import ConfigError, require
 
 
-def digits(*, steps: int = 500, hidden: int = 32, omega0: float = 9.0, limit: int = 0) -> dict:
+def digits(*, steps: int = 500, hidden: int = 16, omega0: float = 9.0, limit: int = 0) -> dict:
     """Fit a SIREN to each of the 1,797 bundled digits; print and return throughput and PSNR."""
     require("sklearn", "build", "The digits demo")
     from sklearn.datasets import load_digits

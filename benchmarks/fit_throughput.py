@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 
 from arena import fields, fit, metrics  # sets the XLA CPU flags before JAX is imported
 

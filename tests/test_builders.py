@@ -1,7 +1,6 @@
 """Builders: complete datasets, recorded overrides, byte-identical resumption after a kill."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -24,7 +24,7 @@ def _root() -> None:
 @user_errors
 def demo(
     steps: Annotated[int, typer.Option(help="Optimisation steps per NeF.")] = 500,
-    hidden: Annotated[int, typer.Option(help="SIREN hidden width.")] = 32,
+    hidden: Annotated[int, typer.Option(help="SIREN hidden width.")] = 16,
     omega0: Annotated[float, typer.Option(help="SIREN frequency factor.")] = 9.0,
     limit: Annotated[int, typer.Option(help="Fit only the first N digits (0: all 1,797).")] = 0,
 ) -> None:
