@@ -13,6 +13,11 @@ coincide. Official splits: ``"train"`` and ``"test"``.
 The lossless subset npz (keys ``x_train``, ``y_train``, ``train_index``, ``x_test``, ``y_test``,
 ``test_index``, ``classes``) keeps the same source indices (``train_index``, and
 ``50000 + test_index``); its positions are its training images then its test images.
+
+Opened without a path, CIFAR-10 is read from ``$ARENA_SOURCE_DIR/cifar10`` if that holds it,
+else from the cache ``<arena home>/sources/cifar10/``; ``download=True`` fills the cache with the
+official tarball from :data:`URL` (or ``$ARENA_CIFAR10_URL``), checked against
+:data:`TARBALL_MD5` (tests replace that constant to serve a tiny tarball of their own).
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from arena.errors import SourceFormatError
+from arena.errors import SourceFormatError, SourceNotFoundError
 from arena.sources._base import Source, missing_files, resolve_path
+from arena.sources._download import RemoteFile, cached_source
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+URL_ENV = "ARENA_CIFAR10_URL"
 TARBALL = "cifar-10-python.tar.gz"
+TARBALL_MD5 = "c58f30108f718f92721af3b95e74349a"  # as published next to URL
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -224,13 +232,39 @@ class CifarSubsetSource(Source):
         return {self.path.name: self.path}
 
 
-def open_cifar10(path: str | os.PathLike | None = None) -> Source:
+def remote_file() -> RemoteFile:
+    """The official tarball at ``$ARENA_CIFAR10_URL`` (a URL ending in ``/`` is a folder) or URL."""
+    url = os.environ.get(URL_ENV, "").strip() or URL
+    if url.endswith("/"):
+        url += TARBALL
+    return RemoteFile(TARBALL, (url,), TARBALL_MD5)
+
+
+def _holds_files(directory: Path) -> bool:
+    if not directory.is_dir():
+        return False
+    try:
+        _pick(directory)
+    except SourceNotFoundError:
+        return False
+    return True
+
+
+def open_cifar10(path: str | os.PathLike | None = None, *, download: bool = False) -> Source:
     """Open CIFAR-10 from the official tarball, its extracted folder, or a subset npz.
 
-    ``path`` may name the file or folder itself, or a directory holding one of them (the tarball
-    is preferred, then the extracted folder, then ``*.npz``).
+    Args:
+        path: the file or folder itself, or a directory holding one of them (the tarball is
+            preferred, then the extracted folder, then ``*.npz``); without it,
+            ``$ARENA_SOURCE_DIR/cifar10`` or the cache ``<arena home>/sources/cifar10/``.
+        download: without ``path``, download the official tarball into the cache when neither
+            place holds CIFAR-10 (not allowed under ``ARENA_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``).
     """
-    path = resolve_path("cifar10", path, _EXPECTED, URL)
+    get = URL
+    if path is None:
+        get = f"{URL}, or let open_source('cifar10', download=True) fetch it"
+        path = cached_source("cifar10", [remote_file()], download=download, present=_holds_files)
+    path = resolve_path("cifar10", path, _EXPECTED, get)
     if path.is_dir():
         path = _pick(path)
     if path.is_dir():

@@ -3,6 +3,11 @@
 Source index: position in the official training file (0..59,999), then 60,000 + position in the
 official test file (60,000..69,999). Positions and source indices coincide. Official splits:
 ``"train"`` and ``"test"``.
+
+Opened without a path, MNIST is read from ``$ARENA_SOURCE_DIR/mnist`` if that holds the files,
+else from the cache ``<arena home>/sources/mnist/``; ``download=True`` fills the cache from the
+first of :data:`MIRRORS` (or ``$ARENA_MNIST_MIRRORS``, comma-separated base URLs) that answers,
+checking each file against the official md5 of its uncompressed content.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from arena.errors import SourceFormatError
 from arena.sources._base import Source, missing_files, resolve_path
+from arena.sources._download import RemoteFile, cached_source
 
 URL = "https://yann.lecun.com/exdb/mnist/ (mirror: https://ossci-datasets.s3.amazonaws.com/mnist/)"
 FILES = {
@@ -23,6 +29,17 @@ FILES = {
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+MIRRORS_ENV = "ARENA_MNIST_MIRRORS"
+MD5 = {  # of the uncompressed files, as published with the dataset
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 _EXPECTED = "the four MNIST IDX files " + ", ".join(f"{f}[.gz]" for f in FILES.values())
 
@@ -144,9 +161,34 @@ class MnistSource(Source):
         return {p.name: p for p in self.files.values()}
 
 
-def open_mnist(path: str | os.PathLike | None = None) -> MnistSource:
-    """Open MNIST from a directory holding the four IDX files (``.gz`` or uncompressed)."""
-    root = resolve_path("mnist", path, _EXPECTED, URL)
+def remote_files() -> list[RemoteFile]:
+    """The four gzipped IDX files at each mirror (``$ARENA_MNIST_MIRRORS`` or :data:`MIRRORS`)."""
+    mirrors = [m.strip() for m in os.environ.get(MIRRORS_ENV, "").split(",") if m.strip()]
+    bases = [m if m.endswith("/") else f"{m}/" for m in mirrors or MIRRORS]
+    return [
+        RemoteFile(f"{stem}.gz", tuple(f"{base}{stem}.gz" for base in bases), MD5[stem], True)
+        for stem in FILES.values()
+    ]
+
+
+def _holds_files(root: Path) -> bool:
+    return root.is_dir() and all(_find(root, stem) is not None for stem in FILES.values())
+
+
+def open_mnist(path: str | os.PathLike | None = None, *, download: bool = False) -> MnistSource:
+    """Open MNIST from a directory holding the four IDX files (``.gz`` or uncompressed).
+
+    Args:
+        path: the directory (or one of its files); without it, ``$ARENA_SOURCE_DIR/mnist`` or
+            the cache ``<arena home>/sources/mnist/``.
+        download: without ``path``, download the official files into the cache when neither
+            place holds them (not allowed under ``ARENA_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``).
+    """
+    get = URL
+    if path is None:
+        get = f"{URL}, or let open_source('mnist', download=True) fetch them"
+        path = cached_source("mnist", remote_files(), download=download, present=_holds_files)
+    root = resolve_path("mnist", path, _EXPECTED, get)
     if root.is_file():
         root = root.parent
     return MnistSource(root)
