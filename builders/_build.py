@@ -68,16 +68,18 @@ def build(
     limit: int | None = None,
     overrides=None,
     progress: bool = True,
+    download: bool = False,
     command: str = "",
 ) -> Path:
     """Build ``recipe`` into a complete dataset directory and return its path.
 
-    Shards already complete in ``out`` are kept (a killed build resumes where it stopped); the
+    ``download`` lets sources that can (MNIST, CIFAR-10) fetch their official files into the
+    local store when ``source_path`` is not given. Shards already complete in ``out`` are kept (a killed build resumes where it stopped); the
     result is byte-identical to an uninterrupted build on the same machine.
     """
     from arena import fields, fit
 
-    source = open_source(recipe.source, source_path)
+    source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
     p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
     r = p.recipe
     image = r.kind == "image"
@@ -85,6 +87,8 @@ def build(
     field = fields.make(r.arch, **r.hparams, in_dim=2 if image else 3, out_dim=shape[2] if image else 1)
     task = (fit.ImageTask(*shape, *_image_stats(source, p.positions["train"])) if image
             else fit.ShapeTask(points_per_step=r.points_per_step))
+    fit.make_config(steps=r.steps, lr=r.lr, optimizer=r.optimizer, weight_decay=r.weight_decay,
+                    init=r.init, seed=r.seed)  # refuse bad settings before writing anything
     layout = field.layout()
     p.out.mkdir(parents=True, exist_ok=True)
     if r.init == "shared":

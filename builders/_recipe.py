@@ -97,5 +97,6 @@ def _parse(key: str, raw: str, like: Any):
         if isinstance(like, float):
             return float(raw)
     except ValueError:
-        raise ConfigError(f"--set {key}={raw}: expected a {type(like).__name__}.") from None
+        kind = {bool: "true or false", int: "an integer", float: "a number"}[type(like)]
+        raise ConfigError(f"--set {key}={raw}: expected {kind}.") from None
     return raw

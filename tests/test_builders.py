@@ -64,11 +64,14 @@ def test_overrides_are_recorded_and_change_the_version(small_digits):
     assert published.version == "1.0.0" and published.changes == {}
 
 
-def test_unknown_setting_and_dataset_are_refused_with_the_options():
+def test_unknown_setting_and_dataset_are_refused_with_the_options(tmp_path):
     with pytest.raises(ConfigError, match="Unknown setting 'width'.*hidden"):
         recipe("digits").with_overrides({"width": "3"})
-    with pytest.raises(ConfigError, match="expected a int"):
+    with pytest.raises(ConfigError, match="expected an integer"):
         recipe("digits").with_overrides({"steps": "many"})
+    with pytest.raises(ConfigError, match="Unknown init 'zeros'"):
+        build("digits", out=tmp_path / "bad", overrides={"init": "zeros"}, progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
     result = CliRunner().invoke(app, ["mnsit"])
     assert result.exit_code == 1 and "Did you mean 'mnist'?" in result.output and "Traceback" not in result.output
 

@@ -22,6 +22,7 @@ def build(
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default: the local store, $ARENA_HOME).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Build only the first N examples of each split.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, key=value (repeatable); changes the version.")] = None,
+    download: Annotated[bool, typer.Option(help="Fetch the official source files when not on disk (mnist, cifar10).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.
@@ -33,7 +34,7 @@ def build(
     from arena_builders._build import command_line
 
     path = run(name, source_path=source, out=out, limit=limit,
-               overrides=parse_assignments(set_ or []), progress=not quiet,
+               overrides=parse_assignments(set_ or []), progress=not quiet, download=download,
                command=command_line(["arena-build", *sys.argv[1:]]))
     Console().print(f"[green]built[/] {path}")
 

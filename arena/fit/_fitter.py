@@ -136,7 +136,8 @@ def fit(
         progress: show a progress bar with NeFs/s and ETA; or a callable, called with the
             number of NeFs finished each time a block completes (to drive a caller's bar).
     """
-    config = _config(steps, lr, optimizer, weight_decay, init, seed, target, check_every)
+    config = make_config(steps=steps, lr=lr, optimizer=optimizer, weight_decay=weight_decay, init=init,
+                         seed=seed, target=target, check_every=check_every)
     n = _num_signals(data)
     indices = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
     if indices.shape != (n,):
@@ -259,7 +260,9 @@ def _check_dims(field, in_dim: int, out_dim: int) -> None:
         )
 
 
-def _config(steps, lr, optimizer, weight_decay, init, seed, target, check_every) -> FitConfig:
+def make_config(*, steps=500, lr=1e-3, optimizer="adam", weight_decay=0.0, init="shared", seed=0,
+                target=None, check_every=50) -> FitConfig:
+    """A validated :class:`FitConfig` (raises :class:`ConfigError` naming the bad value)."""
     if optimizer not in _OPTIMIZERS:
         raise ConfigError(f"Unknown optimizer '{optimizer}'; choose one of {list(_OPTIMIZERS)}.")
     if init not in _INITS:
