@@ -18,6 +18,12 @@ import os
 import sys
 
 
+def cpu_count() -> int:
+    """The cores this process may use (``sched_getaffinity`` where the OS has it)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return len(getaffinity(0)) if getaffinity else (os.cpu_count() or 1)
+
+
 def configure() -> None:
     if "jax" in sys.modules or os.environ.get("ARENA_XLA_FLAGS", "1") == "0":
         return
@@ -25,7 +31,7 @@ def configure() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     extra = []
     if "xla_force_host_platform_device_count" not in flags:
-        extra.append(f"--xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}")
+        extra.append(f"--xla_force_host_platform_device_count={cpu_count()}")
     if "xla_cpu_multi_thread_eigen" not in flags:
         extra.append("--xla_cpu_multi_thread_eigen=false")
     if "xla_cpu_prefer_vector_width" not in flags:

@@ -15,7 +15,7 @@ float32 matmul peak measured here (best of numpy, torch and JAX on 2048x2048), a
 PSNR (on-grid and off-grid) of (a) after the full step count. The last line is JSON.
 
     python benchmarks/fit_throughput.py            # ~2 minutes on 2 cores
-    python benchmarks/fit_throughput.py --neFs 70000 --naive-nefs 256 --fitanef-nefs 4096  # GPU
+    python benchmarks/fit_throughput.py --nefs 70000 --naive-nefs 256 --fitanef-nefs 4096  # GPU
 """
 
 from __future__ import annotations

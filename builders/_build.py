@@ -6,7 +6,6 @@ import dataclasses
 import importlib.metadata
 import math
 import os
-import shlex
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -27,12 +26,17 @@ SPLITS = ("train", "val", "test")
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """A recipe resolved against its source: what exactly will be built, and where."""
+    """A recipe resolved against its source: what exactly will be built, and where.
+
+    ``positions`` are the (limited) examples to fit; ``full_train`` the whole train split, whose
+    statistics normalise the images whatever ``--limit`` is.
+    """
 
     recipe: Recipe
     version: str
     out: Path
     positions: dict[str, np.ndarray]
+    full_train: np.ndarray
     changes: dict[str, Any]
 
 
@@ -44,14 +48,19 @@ def plan(recipe: Recipe, source, *, out=None, limit: int | None = None, override
     if recipe.shard_size < 1 or recipe.steps < 1:
         raise ConfigError(f"shard_size and steps must be >= 1; got {recipe.shard_size}, {recipe.steps}.")
     positions = {k: np.asarray(v, np.int64) for k, v in recipe.splits(source).items()}
+    full_train = positions["train"]
+    sizes = {k: len(v) for k, v in positions.items()}
     if limit is not None:
         positions = {k: v[:limit] for k, v in positions.items()}
     changes = {**recipe.settings(), "limit": limit}
     base = {**Recipe.settings(_published(recipe)), "limit": None}
     changes = {k: v for k, v in changes.items() if base.get(k, object()) != v}
+    if recipe.sizes and sizes != dict(recipe.sizes):
+        # a subset or stand-in of the official source: a different dataset, so another version
+        changes["source"] = {"revision": source.revision, "split_sizes": sizes}
     version = version_with(recipe.version, changes)
     out = Path(out) if out is not None else hub.local_path(recipe.name, version)
-    return Plan(recipe, version, out, positions, changes)
+    return Plan(recipe, version, out, positions, full_train, changes)
 
 
 def _published(recipe: Recipe) -> Recipe:
@@ -69,14 +78,16 @@ def build(
     overrides=None,
     progress: bool = True,
     download: bool = False,
-    command: str = "",
 ) -> Path:
     """Build ``recipe`` into a complete dataset directory and return its path.
 
     ``download`` lets sources that can (MNIST, CIFAR-10) fetch their official files into the
-    local store when ``source_path`` is not given. Shards already complete in ``out`` are kept (a killed build resumes where it stopped); the
-    result is byte-identical to an uninterrupted build on the same machine.
+    local store when ``source_path`` is not given. Shards already complete in ``out`` are kept
+    (a killed build resumes where it stopped; shards of other examples are refused); the result
+    is byte-identical to an uninterrupted build on the same machine.
     """
+    import jax
+
     from arena import fields, fit
 
     source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
@@ -85,11 +96,14 @@ def build(
     image = r.kind == "image"
     shape = tuple(source.signal["shape"]) if image else None
     field = fields.make(r.arch, **r.hparams, in_dim=2 if image else 3, out_dim=shape[2] if image else 1)
-    task = (fit.ImageTask(*shape, *_image_stats(source, p.positions["train"])) if image
-            else fit.ShapeTask(points_per_step=r.points_per_step))
     fit.make_config(steps=r.steps, lr=r.lr, optimizer=r.optimizer, weight_decay=r.weight_decay,
-                    init=r.init, seed=r.seed)  # refuse bad settings before writing anything
+                    init=r.init, seed=r.seed)  # refuse bad settings before computing anything
+    task = (fit.ImageTask(*shape, *_image_stats(source, p.full_train)) if image
+            else fit.ShapeTask(points_per_step=r.points_per_step))
     layout = field.layout()
+    # one block size for the whole build (recorded): blocks never exceed a device's share of a shard
+    devices = jax.local_devices()
+    block = min(fit.chunk_per_device(field, task, None, devices[0]), math.ceil(r.shard_size / len(devices)))
     p.out.mkdir(parents=True, exist_ok=True)
     if r.init == "shared":
         fmt.write_init(p.out / fmt.INIT_NAME, fit.shared_init(field, r.seed))
@@ -106,19 +120,40 @@ def build(
             for i, name in enumerate(names):
                 chunk = pos[i * r.shard_size:(i + 1) * r.shard_size]
                 if i in done:
+                    _check_resumable(p.out / name, source.index[chunk])
                     bar.advance(len(chunk))
                     continue
                 signals, labels, index = source.load(chunk)
                 data = task.prepare(signals) if image else _shape_data(task, signals, index)
                 result = fit.fit(field, task, data, steps=r.steps, lr=r.lr, optimizer=r.optimizer,
                                  weight_decay=r.weight_decay, init=r.init, seed=r.seed,
-                                 indices=index, progress=bar.advance)
+                                 indices=index, chunk_size=block, distributed=False,
+                                 progress=bar.advance)
+                _check_finite(name, result)
                 fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
 
-    manifest = _manifest(p, source, field, task, shard_files, command)
-    fmt.Manifest(manifest).write(p.out)
+    manifest = _manifest(p, source, field, task, shard_files, block)
     _card.write(p.out, manifest, r, source, field, task, p.positions["train"])
+    fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
     return p.out
+
+
+def _check_resumable(path: Path, expected_index: np.ndarray) -> None:
+    found = np.asarray(fmt.shard_arrays(path)["index"])
+    if not np.array_equal(found, expected_index):
+        raise ConfigError(
+            f"'{path}' holds NeFs of other examples than this build would put there (another "
+            "--limit, source or recipe?); build into a new --out directory, or delete it."
+        )
+
+
+def _check_finite(name: str, result) -> None:
+    bad = ~np.isfinite(result.params).all(axis=1)
+    if bad.any():
+        raise ConfigError(
+            f"{int(bad.sum())} NeF(s) of {name} diverged (non-finite parameters), e.g. source index "
+            f"{int(result.indices[bad][0])}; lower lr with --set lr=..."
+        )
 
 
 def _image_stats(source, train_positions: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -148,7 +183,7 @@ def _shape_data(task, meshes, index) -> dict[str, np.ndarray]:
     return task.prepare(**stack)
 
 
-def _manifest(p: Plan, source, field, task, shard_files, command: str) -> dict[str, Any]:
+def _manifest(p: Plan, source, field, task, shard_files, block: int) -> dict[str, Any]:
     r = p.recipe
     splits = {split: fmt.split_entry(p.out, names) for split, names in shard_files.items()}
     metrics, params = _stats(p.out, shard_files, field.layout())
@@ -159,7 +194,7 @@ def _manifest(p: Plan, source, field, task, shard_files, command: str) -> dict[s
         "license": r.license,
         "citation": r.citation,
         "source": source.describe(),
-        "signal": task.describe(),
+        "signal": _signal(task),
         "field": {
             "arch": r.arch,
             "hparams": field.hparams(),
@@ -178,6 +213,9 @@ def _manifest(p: Plan, source, field, task, shard_files, command: str) -> dict[s
             "points_per_step": task.points_per_step,
             "init": {"kind": r.init, "seed": r.seed},
             "dtype": "float32",
+            "matmul_precision": "float32",
+            "block_size": block,
+            "sine": _sine_kind(field),
             "versions": _versions(),
         },
         "splits": splits,
@@ -187,7 +225,7 @@ def _manifest(p: Plan, source, field, task, shard_files, command: str) -> dict[s
             "version": r.version,
             "revision": _revision(),
             "overrides": {k: v for k, v in p.changes.items()},
-            "command": command,
+            "command": canonical_command(r.name, p.changes),
         },
     }
     if r.init == "shared":
@@ -219,6 +257,41 @@ def _stats(root: Path, shard_files, layout) -> tuple[dict, dict]:
     return metrics, {"per_layer_mean": means, "per_layer_std": stds, "layers": list(layout.names)}
 
 
+def _signal(task) -> dict[str, Any]:
+    signal = task.describe()
+    if task.kind == "shape":
+        from arena.sources import shapes
+
+        signal["sampling"] = {
+            "pool": {"uniform": shapes.NUM_UNIFORM, "near_surface": shapes.NUM_SURFACE},
+            "eval": {"uniform": shapes.NUM_EVAL_UNIFORM, "near_surface": shapes.NUM_EVAL_SURFACE},
+            "offgrid": {"uniform": shapes.NUM_OFFGRID},
+            "near_surface_noise_std": shapes.NOISE_STD,
+            "normalisation": f"bounding box centred, longest side scaled to 2 / (1 + {shapes.PADDING})",
+            "occupancy": "generalised winding number > 0.5, after removing duplicated faces",
+            "seed": "the shape's source index",
+        }
+    return signal
+
+
+def _sine_kind(field) -> str:
+    import jax
+
+    kind = getattr(field, "sine", "auto")
+    if kind == "auto":
+        kind = "poly" if jax.default_backend() == "cpu" else "xla"
+    return {"poly": "range-reduced polynomial (arena.fields.sinpi)", "xla": "jnp.sin"}[kind]
+
+
+def canonical_command(name: str, changes: dict[str, Any]) -> str:
+    """The ``arena-build`` command that rebuilds this dataset (no local paths)."""
+    parts = ["arena-build", name.removeprefix("neural_")]
+    if changes.get("limit") is not None:
+        parts += ["--limit", str(changes["limit"])]
+    parts += [f"--set {k}={v}" for k, v in sorted(changes.items()) if k not in ("limit", "source")]
+    return " ".join(parts)
+
+
 def _versions() -> dict[str, str]:
     out = {}
     for dist in ("neural-field-arena", "jax", "jaxlib", "optax", "numpy"):
@@ -230,17 +303,21 @@ def _versions() -> dict[str, str]:
 
 
 def _revision() -> str:
+    """The git commit of the Arena checkout this code runs from (``-dirty`` if modified), else
+    the installed version."""
     here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+
     try:
-        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        return f"git:{rev}"
+        if Path(git("rev-parse", "--show-toplevel")).resolve() == here.parent:
+            dirty = "-dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+            return f"git:{git('rev-parse', 'HEAD')}{dirty}"
     except (OSError, subprocess.SubprocessError):
-        return f"neural-field-arena=={_versions().get('neural-field-arena', 'unknown')}"
-
-
-def command_line(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
+        pass
+    return f"neural-field-arena=={_versions().get('neural-field-arena', 'unknown')}"
 
 
 class _Bar:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,8 +22,9 @@ class Recipe:
     """One neural dataset: its source, its NeF, its published fit settings and its fixed splits.
 
     ``splits(source)`` returns ``{"train": positions, "val": ..., "test": ...}`` (positions in
-    the source), the dataset's fixed split (DESIGN section 4). ``evidence`` is the dataset card's
-    paragraph on why these settings.
+    the source), the dataset's fixed split (DESIGN section 4), whose sizes on the full official
+    source are ``sizes`` (a build from a subset or stand-in gets another version). ``kind`` is
+    ``"image"`` or ``"shape"``; ``evidence`` is the dataset card's paragraph on why these settings.
     """
 
     name: str
@@ -33,6 +35,8 @@ class Recipe:
     description: str
     evidence: str
     splits: Callable[[Any], dict[str, np.ndarray]]
+    kind: str = "image"
+    sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
     arch: str = "siren"
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     steps: int = 500
@@ -45,13 +49,10 @@ class Recipe:
     points_per_step: int = 0
     citation: str = ""
 
-    @property
-    def kind(self) -> str:
-        return "shape" if self.points_per_step else "image"
-
     def settings(self) -> dict[str, Any]:
-        """Every overridable setting and its value."""
-        return {**dict(self.hparams), **{k: getattr(self, k) for k in _FIT_KEYS}}
+        """Every overridable setting and its value (``points_per_step`` for shapes only)."""
+        keys = [k for k in _FIT_KEYS if self.kind == "shape" or k != "points_per_step"]
+        return {**dict(self.hparams), **{k: getattr(self, k) for k in keys}}
 
     def with_overrides(self, overrides: Mapping[str, str]) -> Recipe:
         """A copy with ``overrides`` (strings from the command line) applied, typed like the originals."""
@@ -63,6 +64,8 @@ class Recipe:
                     f"Unknown setting '{key}' for {self.name}; settable: {', '.join(sorted(current))}."
                 )
             value = _parse(key, raw, current[key])
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"--set {key}={raw}: expected a finite number.")
             (hparams if key in self.hparams else fit)[key] = value
         return dataclasses.replace(self, hparams=hparams, **fit)
 

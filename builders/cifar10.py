@@ -37,6 +37,7 @@ RECIPE = Recipe(
         "initialisation), width 32 (1,251 parameters), 500 steps, as for Neural MNIST."
     ),
     splits=splits,
+    sizes={"train": 45_000, "val": 5_000, "test": 10_000},
     hparams={"hidden": 32, "layers": 3, "omega0": 9.0},
     steps=500,
     shard_size=5_000,

@@ -22,6 +22,7 @@ RECIPE = Recipe(
         "the better representation."
     ),
     splits=official(train=slice(0, 55_000), val=slice(55_000, 60_000)),
+    sizes={"train": 55_000, "val": 5_000, "test": 10_000},
     hparams={"hidden": 32, "layers": 3, "omega0": 9.0},
     steps=500,
     shard_size=5_000,

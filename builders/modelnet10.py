@@ -17,6 +17,8 @@ RECIPE = Recipe(
     ),
     evidence=SHAPE_EVIDENCE,
     splits=train_val_test,
+    kind="shape",
+    sizes={"train": 3_592, "val": 399, "test": 908},
     hparams=SHAPE_HPARAMS,
     steps=500,
     points_per_step=4_096,

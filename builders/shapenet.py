@@ -17,6 +17,8 @@ RECIPE = Recipe(
     ),
     evidence=SHAPE_EVIDENCE,
     splits=seeded(0.8, 0.1, seed=0),
+    kind="shape",
+    sizes={"train": 27_840, "val": 3_480, "test": 3_480},
     hparams=SHAPE_HPARAMS,
     steps=500,
     points_per_step=4_096,

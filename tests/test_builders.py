@@ -1,5 +1,6 @@
 """Builders: complete datasets, recorded overrides, byte-identical resumption after a kill."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from arena import format as fmt
 from arena.cli.build import app
 from arena.errors import ConfigError
 from arena_builders import RECIPES, build, recipe
+from arena_builders._build import build as run_build
 from arena_builders._build import plan
 from arena.sources import open_source
 
@@ -104,3 +106,21 @@ def test_killed_build_resumes_to_byte_identical_files(tmp_path):
 
     assert _tree(killed / "ds") == _tree(whole / "ds")
     assert not any(n.endswith(fmt.INCOMPLETE_SUFFIX) for n in _tree(killed / "ds"))
+
+
+def test_resuming_into_a_directory_of_another_build_is_refused(tmp_path):
+    out = tmp_path / "ds"
+    build("digits", out=out, limit=5, overrides={"steps": "5"}, progress=False)
+    published = recipe("digits")
+    shifted = dataclasses.replace(
+        published, splits=lambda src: {k: v[1:] for k, v in published.splits(src).items()})
+    with pytest.raises(ConfigError, match="other examples"):
+        run_build(shifted, out=out, limit=5, overrides={"steps": "5"}, progress=False)
+
+
+def test_points_per_step_is_a_shape_setting_only():
+    with pytest.raises(ConfigError, match="Unknown setting 'points_per_step'"):
+        recipe("digits").with_overrides({"points_per_step": "100"})
+    assert recipe("modelnet10").with_overrides({"points_per_step": "512"}).points_per_step == 512
+    with pytest.raises(ConfigError, match="finite"):
+        recipe("digits").with_overrides({"lr": "nan"})

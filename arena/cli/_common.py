@@ -26,5 +26,7 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except ArenaError as exc:
             fail(str(exc))
+        except OSError as exc:  # a path the user gave that cannot be written or read
+            fail(f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc))
 
     return wrapper

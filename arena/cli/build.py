@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,11 +30,9 @@ def build(
     """
     from arena_builders import build as run
     from arena_builders import parse_assignments
-    from arena_builders._build import command_line
 
     path = run(name, source_path=source, out=out, limit=limit,
-               overrides=parse_assignments(set_ or []), progress=not quiet, download=download,
-               command=command_line(["arena-build", *sys.argv[1:]]))
+               overrides=parse_assignments(set_ or []), progress=not quiet, download=download)
     Console().print(f"[green]built[/] {path}")
 
 

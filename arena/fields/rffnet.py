@@ -79,6 +79,10 @@ class RFFNet:
             h = jax.nn.relu(dense(params, f"layers.{i}", h))
         return dense(params, f"layers.{self.layers - 1}", h)
 
+    def frozen(self) -> tuple[str, ...]:
+        """Parameters the fitter must leave untouched."""
+        return () if self.learnable_embedding else ("embedding.weight",)
+
     def hparams(self) -> dict:
         return hparams_of(self)
 

@@ -57,9 +57,13 @@ class State(NamedTuple):
 
 
 def keys(seed: int):
-    """``(init_key, sample_key)``: the two independent streams derived from the seed."""
+    """``(shared, random_init, sample)``: the shared init's key and the roots of the per-NeF streams.
+
+    NeF ``i``'s random init uses ``fold_in(random_init, i)`` and its point sampling
+    ``fold_in(fold_in(sample, i), step)``; the two roots are distinct children of the seed's key.
+    """
     base = jax.random.key(seed)
-    return base, jax.random.fold_in(base, 0x5EED)
+    return base, jax.random.fold_in(base, 1), jax.random.fold_in(base, 2)
 
 
 def shared_init(field, seed: int):
@@ -76,7 +80,8 @@ def programs(field, task, config: FitConfig):
     """
     opt = config.optax()
     layout = field.layout()
-    init_key, sample_key = keys(config.seed)
+    _, init_key, sample_key = keys(config.seed)
+    frozen = set(getattr(field, "frozen", lambda: ())())
     segment = config.steps if config.target is None else min(config.check_every, config.steps)
 
     def start_one(shared, index):
@@ -95,6 +100,8 @@ def programs(field, task, config: FitConfig):
             step = step0 + t
             (loss, quality), grads = grad_fn(s.params, jax.random.fold_in(nef_key, step))
             updates, opt_state = opt.update(grads, s.opt_state, s.params)
+            if frozen:  # e.g. a fixed Fourier embedding: no update, not even weight decay
+                updates = {k: jnp.zeros_like(u) if k in frozen else u for k, u in updates.items()}
             params = optax.apply_updates(s.params, updates)
             if config.target is None:
                 return State(params, opt_state, s.done, s.steps + 1, loss), None
@@ -142,9 +149,11 @@ def compiled(field, task, config: FitConfig, block: int, data_spec: tuple, devic
     index = spec((block,), jnp.int32)
     data = {name: spec(shape, dtype) for name, shape, dtype in data_spec}
     state = jax.tree.map(lambda s: spec(s.shape, s.dtype), jax.eval_shape(start, shared, index))
-    return Executables(
-        start=start.lower(shared, index).compile(),
-        run=run.lower(state, data, index, spec((), jnp.int32)).compile(),
-        finish=finish.lower(state, data).compile(),
-        segment=segment,
-    )
+    # full float32 matmuls everywhere (GPUs would otherwise default to TF32)
+    with jax.default_matmul_precision("float32"):
+        return Executables(
+            start=start.lower(shared, index).compile(),
+            run=run.lower(state, data, index, spec((), jnp.int32)).compile(),
+            finish=finish.lower(state, data).compile(),
+            segment=segment,
+        )

@@ -147,6 +147,7 @@ def fit(
         data, indices, n = {k: v[lo:hi] for k, v in data.items()}, indices[lo:hi], hi - lo
     devices = tuple(jax.local_devices() if devices is None else devices)
     block = chunk_size or chunk_per_device(field, task, memory_budget, devices[0])
+    devices = devices[: math.ceil(n / block)]  # compile only for devices that get work
     data_spec = tuple((k, (block, *v.shape[1:]), v.dtype) for k, v in sorted(data.items()))
     programs = [_engine.compiled(field, task, config, block, data_spec, d) for d in devices]
 
@@ -269,8 +270,8 @@ def make_config(*, steps=500, lr=1e-3, optimizer="adam", weight_decay=0.0, init=
         raise ConfigError(f"Unknown init '{init}'; choose one of {list(_INITS)}.")
     if steps < 1 or check_every < 1:
         raise ConfigError(f"steps and check_every must be >= 1; got {steps}, {check_every}.")
-    if lr <= 0:
-        raise ConfigError(f"lr must be positive; got {lr}.")
+    if not (math.isfinite(lr) and lr > 0) or not math.isfinite(weight_decay):
+        raise ConfigError(f"lr must be a positive number and weight_decay finite; got {lr}, {weight_decay}.")
     if optimizer == "adam" and weight_decay:
         raise ConfigError("Adam has no weight decay: use optimizer='adamw' with weight_decay.")
     return FitConfig(

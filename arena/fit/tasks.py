@@ -46,15 +46,14 @@ class ImageTask:
     def for_images(cls, images: np.ndarray, *, mean=None, std=None) -> ImageTask:
         """The task for ``images`` ``(N, H, W)`` or ``(N, H, W, C)``, uint8 or floats in [0, 1].
 
-        ``mean`` and ``std`` (per channel, on the [0, 1] scale) default to the statistics of
-        ``images`` themselves; builders pass fixed dataset statistics instead.
+        ``mean`` and ``std`` (per channel, on the [0, 1] scale) default to 0.5 and 0.5 (values
+        in [-1, 1]); builders pass their dataset's train statistics. Fixed defaults keep NeFs of
+        the same data comparable however it is split into calls.
         """
         images = _as_unit_images(images)
         n, h, w, c = images.shape
-        if mean is None:
-            mean = images.reshape(-1, c).mean(axis=0, dtype=np.float64)
-        if std is None:
-            std = images.reshape(-1, c).std(axis=0, dtype=np.float64)
+        mean = 0.5 if mean is None else mean
+        std = 0.5 if std is None else std
         mean = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, np.float64), (c,)))
         std = tuple(float(v) for v in np.broadcast_to(np.asarray(std, np.float64), (c,)))
         if any(s <= 0 for s in std):
@@ -117,6 +116,11 @@ def _as_unit_images(images) -> np.ndarray:
         return images.astype(np.float32) / 255.0
     if not np.issubdtype(images.dtype, np.floating):
         raise ConfigError(f"Images must be uint8 or floats in [0, 1]; got dtype {images.dtype}.")
+    if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
+        raise ConfigError(
+            f"Float images must lie in [0, 1]; got values in [{images.min()}, {images.max()}]. "
+            "Divide by the maximum value (255 for 8-bit) first."
+        )
     return images.astype(np.float32)
 
 
