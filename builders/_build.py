@@ -121,7 +121,7 @@ def build(
                 chunk = pos[i * r.shard_size:(i + 1) * r.shard_size]
                 if i in done:
                     _check_resumable(p.out / name, source.index[chunk])
-                    bar.advance(len(chunk))
+                    bar.skip(len(chunk))
                     continue
                 signals, labels, index = source.load(chunk)
                 data = task.prepare(signals) if image else _shape_data(task, signals, index)
@@ -340,6 +340,12 @@ class _Bar:
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.total, rate="-")
         return self
+
+    def skip(self, k: int) -> None:
+        """``k`` NeFs are already built: out of the count, and out of the rate and ETA."""
+        if self._progress is not None:
+            self.total -= k
+            self._progress.update(self._task, total=self.total)
 
     def advance(self, k: int) -> None:
         if self._progress is not None:
