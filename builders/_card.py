@@ -98,7 +98,8 @@ def _grid_png(root: Path, manifest: dict, source, field, task, train_positions) 
         from arena.sources import clean_mesh, normalize_vertices, occupancy
 
         g = np.linspace(-1, 1, _CELL, dtype=np.float32)
-        plane = np.stack(np.meshgrid(g, g, indexing="ij") + [np.zeros((_CELL, _CELL), np.float32)], -1).reshape(-1, 3)
+        rows, cols = np.meshgrid(g, g, indexing="ij")  # the z = 0 slice of the cube
+        plane = np.stack([rows, cols, np.zeros_like(rows)], -1).reshape(-1, 3)
         meshes = [clean_mesh(m.vertices, m.faces) for m in signals]
         top = np.stack([occupancy(normalize_vertices(v), f, plane) for v, f in meshes])
         top = (top.reshape(k, _CELL, _CELL, 1) * 255).astype(np.uint8)

@@ -124,3 +124,16 @@ def test_points_per_step_is_a_shape_setting_only():
     assert recipe("modelnet10").with_overrides({"points_per_step": "512"}).points_per_step == 512
     with pytest.raises(ConfigError, match="finite"):
         recipe("digits").with_overrides({"lr": "nan"})
+
+
+def test_shape_build_writes_iou_metrics_and_a_slice_grid(tmp_path):
+    tarball = Path(__file__).resolve().parents[2] / "shared" / "data" / "modelnet10" / "modelnet10_test_off.tar.gz"
+    if not tarball.exists():
+        pytest.skip("the shared ModelNet10 meshes are not beside the checkout")
+    root = build("modelnet10", source_path=tarball, out=tmp_path / "mn", limit=1,
+                 overrides={"steps": "20", "points_per_step": "256"}, progress=False)
+    m = fmt.open_dataset(root, verify=True).manifest.to_dict()
+    assert set(m["stats"]["metrics"]["test"]) == {"iou", "iou_offgrid"}
+    assert m["signal"]["sampling"]["pool"] == {"uniform": 100_000, "near_surface": 100_000}
+    assert m["fit"]["loss"] == "bce" and m["field"]["in_dim"] == 3
+    assert (root / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
