@@ -14,12 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from arena import _xla
 from arena import format as fmt
 from arena import hub
 from arena.errors import ConfigError
 from arena.sources import open_source, shape_points
 from arena_builders import _card
 from arena_builders._recipe import Recipe, version_with
+
+_xla.configure()  # before anything imports JAX: one device per core on CPU (see arena._xla)
 
 SPLITS = ("train", "val", "test")
 

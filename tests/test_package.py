@@ -38,3 +38,13 @@ def test_console_script_prints_help():
     exe = [sys.executable, "-c", "from arena.cli.main import main; main()", "--help"]
     out = subprocess.run(exe, capture_output=True, text=True)
     assert out.returncode == 0 and "demo" in out.stdout
+
+
+def test_builders_set_the_fast_cpu_settings_before_jax_is_imported():
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("XLA_FLAGS", "JAX_CPU_ENABLE_ASYNC_DISPATCH")}
+    code = ("import os, sys; import arena_builders._build; "
+            "print('jax' in sys.modules, os.environ['JAX_CPU_ENABLE_ASYNC_DISPATCH'], "
+            "'xla_force_host_platform_device_count' in os.environ['XLA_FLAGS'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "false", "True"]
