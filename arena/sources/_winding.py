@@ -276,6 +276,18 @@ def _clean(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndar
     return unique, faces[area2 > 0]
 
 
+def mesh_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
+    """``(float64 (V, 3), int64 (F, 3))`` arrays of a triangle mesh, with face indices checked."""
+    vertices = np.asarray(vertices, np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, np.int64).reshape(-1, 3)
+    if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[0]):
+        raise ConfigError(
+            f"Face indices must lie in [0, {vertices.shape[0]}); got "
+            f"[{faces.min()}, {faces.max()}]."
+        )
+    return vertices, faces
+
+
 def winding_numbers(
     vertices,
     faces,
@@ -310,14 +322,8 @@ def winding_numbers(
         >>> np.round(w, 4).tolist()
         [1.0, 0.0]
     """
-    vertices = np.asarray(vertices, np.float64).reshape(-1, 3)
-    faces = np.asarray(faces, np.int64).reshape(-1, 3)
+    vertices, faces = mesh_arrays(vertices, faces)
     points = np.asarray(points, np.float64).reshape(-1, 3)
-    if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[0]):
-        raise ConfigError(
-            f"Face indices must lie in [0, {vertices.shape[0]}); got "
-            f"[{faces.min()}, {faces.max()}]."
-        )
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ConfigError(f"dtype must be float32 or float64; got {dtype}.")

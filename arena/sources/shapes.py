@@ -40,7 +40,7 @@ import numpy as np
 
 from arena.errors import ConfigError
 from arena.sources._base import Mesh
-from arena.sources._winding import winding_numbers
+from arena.sources._winding import mesh_arrays, winding_numbers
 
 PADDING = 0.1
 NOISE_STD = 0.02
@@ -80,13 +80,7 @@ def clean_mesh(vertices, faces) -> Mesh:
     Returns:
         a :class:`~arena.sources.Mesh` (float64 vertices, int64 faces).
     """
-    vertices = np.asarray(vertices, np.float64).reshape(-1, 3)
-    faces = np.asarray(faces, np.int64).reshape(-1, 3)
-    if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[0]):
-        raise ConfigError(
-            f"Face indices must lie in [0, {vertices.shape[0]}); got "
-            f"[{faces.min()}, {faces.max()}]."
-        )
+    vertices, faces = mesh_arrays(vertices, faces)
     unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
     faces = inverse.reshape(-1)[faces]
     a, b, c = (unique[faces[:, k]] for k in range(3))
