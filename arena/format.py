@@ -353,13 +353,7 @@ class Manifest:
         path = Path(path)
         if path.is_dir():
             path = path / MANIFEST_NAME
-        try:
-            text = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise MissingFileError(
-                f"No manifest at {path}: this is not an Arena dataset directory."
-            ) from exc
-        return cls.from_json(text, source=str(path))
+        return cls.from_json(_manifest_bytes(path), source=str(path))
 
     def dumps(self) -> str:
         """The canonical text: sorted keys, indent 2, UTF-8, one trailing newline."""
@@ -675,14 +669,18 @@ def check_file(root: PathLike, entry: FileEntry, *, checksum: bool = True) -> No
         raise problem
 
 
-def _load(root: Path) -> DatasetFiles:
-    path = root / MANIFEST_NAME
+def _manifest_bytes(path: Path) -> bytes:
     try:
-        text = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError as exc:
         raise MissingFileError(
-            f"No {MANIFEST_NAME} in {root}: it is not an Arena dataset directory."
+            f"No manifest at {path}: this is not an Arena dataset directory."
         ) from exc
+
+
+def _load(root: Path) -> DatasetFiles:
+    path = root / MANIFEST_NAME
+    text = _manifest_bytes(path)
     manifest = Manifest.from_json(text, source=str(path))
     return DatasetFiles(root, manifest, hashlib.sha256(text).hexdigest())
 
