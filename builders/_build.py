@@ -113,7 +113,7 @@ def build(
 
     total = sum(len(v) for v in p.positions.values())
     shard_files: dict[str, list[str]] = {}
-    with _Bar(total, f"building {r.name}", enabled=progress) as bar:
+    with fit.ProgressBar(total, enabled=progress, label=f"building {r.name}") as bar:
         for split in SPLITS:
             pos = p.positions[split]
             count = max(1, math.ceil(len(pos) / r.shard_size))
@@ -321,41 +321,3 @@ def _revision() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return f"neural-field-arena=={_versions().get('neural-field-arena', 'unknown')}"
-
-
-class _Bar:
-    """One progress bar over the whole build (NeFs/s, ETA), fed by the fitter after each block."""
-
-    def __init__(self, total: int, label: str, *, enabled: bool):
-        self.total, self.label, self.enabled = total, label, enabled
-        self._progress = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TaskProgressColumn(), TextColumn("{task.fields[rate]} NeFs/s"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=self.total, rate="-")
-        return self
-
-    def skip(self, k: int) -> None:
-        """``k`` NeFs are already built: out of the count, and out of the rate and ETA."""
-        if self._progress is not None:
-            self.total -= k
-            self._progress.update(self._task, total=self.total)
-
-    def advance(self, k: int) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=k)
-            speed = self._progress.tasks[0].speed
-            self._progress.update(self._task, rate=f"{speed:,.0f}" if speed else "-")
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.stop()

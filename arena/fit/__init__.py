@@ -30,7 +30,7 @@ from arena.errors import require  # noqa: E402
 require("jax", "build", "arena.fit")
 require("optax", "build", "arena.fit")
 
-from arena.fit._fitter import (FitResult, chunk_per_device, fit, fit_images, fit_shapes, make_config,
+from arena.fit._fitter import (FitResult, ProgressBar, chunk_per_device, fit, fit_images, fit_shapes, make_config,
                                process_range, shared_init)  # noqa: E402
 from arena.fit._engine import FitConfig  # noqa: E402
 from arena.fit.tasks import ImageTask, ShapeTask  # noqa: E402
@@ -38,6 +38,7 @@ from arena.fit.tasks import ImageTask, ShapeTask  # noqa: E402
 __all__ = [
     "FitConfig",
     "FitResult",
+    "ProgressBar",
     "chunk_per_device",
     "ImageTask",
     "ShapeTask",

@@ -196,7 +196,7 @@ def fit(
         out_loss[lo:hi] = loss[: hi - lo]
         bar.advance(hi - lo)
 
-    with _Progress(n, enabled=progress, label=f"fitting {field.arch}") as bar, \
+    with ProgressBar(n, enabled=progress, label=f"fitting {field.arch}") as bar, \
             ThreadPoolExecutor(len(devices), thread_name_prefix="arena-fit") as pool:
         futures = [pool.submit(work, lo) for lo in range(0, n, block)]
         try:
@@ -291,8 +291,13 @@ def _num_signals(data: dict[str, np.ndarray]) -> int:
     return n
 
 
-class _Progress:
-    """A rich progress bar with NeFs/s and ETA (silent when disabled)."""
+class ProgressBar:
+    """A rich progress bar over NeFs with NeFs/s and ETA (silent when ``enabled`` is False).
+
+    ``enabled`` may also be a callable, which then receives every ``advance`` instead (so a
+    caller's own bar can follow a fit). :meth:`skip` takes work that is already done out of the
+    total, the rate and the ETA (a resumed build).
+    """
 
     def __init__(self, total: int, *, enabled, label: str):
         self.total, self.label = total, label
@@ -315,6 +320,11 @@ class _Progress:
             self._t0 = time.perf_counter()
             self._done = 0
         return self
+
+    def skip(self, k: int) -> None:
+        if self._bar is not None:
+            self.total -= k
+            self._bar.update(self._task, total=self.total)
 
     def advance(self, k: int) -> None:
         if self._callback is not None:
