@@ -23,6 +23,7 @@ def build(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, key=value (repeatable); changes the version.")] = None,
     download: Annotated[bool, typer.Option(help="Fetch the official source files when not on disk (mnist, cifar10).")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    push: Annotated[Optional[str], typer.Option(help="Then publish it: a Hugging Face dataset repo OWNER/NAME or an fsspec URL (see `arena push`).")] = None,
 ) -> None:
     """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.
 
@@ -31,9 +32,16 @@ def build(
     from arena_builders import build as run
     from arena_builders import parse_assignments
 
+    if push is not None:
+        from arena import hub
+
+        hub.check_target(push)  # a malformed target fails now, not after the build
     path = run(name, source_path=source, out=out, limit=limit,
                overrides=parse_assignments(set_ or []), progress=not quiet, download=download)
     Console().print(f"[green]built[/] {path}")
+    if push is not None:
+        pushed = hub.push(path, push)
+        Console().print(f"[green]pushed[/] {path} -> {push} ({pushed})", highlight=False)
 
 
 def main() -> None:

@@ -1,0 +1,188 @@
+"""The local store: where things live under ``<home>``, offline mode, versions, verification stamps."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from arena import format as fmt
+from arena.errors import ArenaError
+
+HOME_ENV = "ARENA_HOME"
+OFFLINE_ENVS = ("ARENA_OFFLINE", "HF_HUB_OFFLINE")
+_TRUE = {"1", "true", "yes", "on"}
+_VERSION_RE = re.compile(
+    r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
+)
+
+
+def home() -> Path:
+    """The local store's root directory (not created here)."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "arena"
+
+
+def local_path(name: str, version: str) -> Path:
+    """Where dataset ``name`` at ``version`` lives in the local store."""
+    return home() / "datasets" / name / version
+
+
+def hf_cache() -> Path:
+    """huggingface_hub's cache of downloaded dataset repos (its own layout)."""
+    return home() / "hub" / "hf"
+
+
+def url_cache() -> Path:
+    """Datasets pulled from fsspec URLs: ``<url key>/<manifest sha256[:16]>/``."""
+    return home() / "hub" / "url"
+
+
+def locks_dir() -> Path:
+    return home() / "hub" / "locks"
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """``offline`` if given, else whether ``ARENA_OFFLINE`` or ``HF_HUB_OFFLINE`` is set true."""
+    if offline is not None:
+        return offline
+    from_env = any(os.environ.get(k, "").strip().lower() in _TRUE for k in OFFLINE_ENVS)
+    if from_env:
+        return True
+    try:  # huggingface_hub reads HF_HUB_OFFLINE once, at import: honour that too
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+# --------------------------------------------------------------------------------------------
+# Versions
+
+
+def version_key(version: str) -> tuple:
+    """Semantic-version precedence: 1.0.0-rc.1 < 1.0.0 < 1.0.1 (build metadata breaks ties)."""
+    m = _VERSION_RE.match(version)
+    if m is None:
+        return (-1, -1, -1, 0, (), version)
+    major, minor, patch, pre, build = m.groups()
+    pre_key = () if pre is None else tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")
+    )
+    return (int(major), int(minor), int(patch), 1 if pre is None else 0, pre_key, build or "")
+
+
+def local_versions(name: str) -> list[str]:
+    """The versions of ``name`` built in the local store (complete: their manifest exists)."""
+    root = home() / "datasets" / name
+    if not root.is_dir():
+        return []
+    found = [p.name for p in root.iterdir() if (p / fmt.MANIFEST_NAME).is_file()]
+    return sorted(found, key=version_key)
+
+
+def local_names() -> list[str]:
+    """Every dataset name with at least one complete build in the local store."""
+    root = home() / "datasets"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and local_versions(p.name))
+
+
+# --------------------------------------------------------------------------------------------
+# Small atomic writes and locks
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a uniquely named temp file in the same directory, then rename."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}{fmt.INCOMPLETE_SUFFIX}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def lock(key: str) -> Iterator[None]:
+    """An inter-process lock named ``key`` (a file under ``<home>/hub/locks``)."""
+    import filelock
+
+    locks_dir().mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:80] + "-" + digest(key)[:12] + ".lock"
+    with filelock.FileLock(str(locks_dir() / name)):
+        yield
+
+
+def digest(text: str) -> str:
+    """The hex sha256 of a string (keys of cache directories and lock files)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Verification, remembered: a file re-hashes only when its size or mtime changed
+
+
+def _stamp_path(root: Path) -> Path:
+    return home() / "hub" / "verified" / (digest(str(root.absolute())) + ".json")
+
+
+def _fingerprint(path: Path) -> list[int]:
+    st = path.stat()  # follows symlinks: a Hugging Face snapshot links to its blobs
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def verify_files(
+    root: Path, entries: Sequence[fmt.FileEntry], manifest_sha256: str
+) -> list[tuple[fmt.FileEntry, ArenaError]]:
+    """Check every listed file's size and sha256; return the bad ones with their errors.
+
+    Files verified before (same manifest, same size, mtime and inode) are not re-hashed. The
+    good files are remembered in a stamp under ``<home>/hub/verified/``.
+    """
+    stamp_path = _stamp_path(root)
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stamp = {}
+    known = stamp.get("files", {}) if stamp.get("manifest_sha256") == manifest_sha256 else {}
+    good: dict[str, list[int]] = {}
+    bad = []
+    for entry in entries:
+        path = root / entry.path
+        try:
+            fingerprint = _fingerprint(path)
+        except OSError:
+            fingerprint = None
+        if fingerprint is not None and known.get(entry.path) == fingerprint:
+            good[entry.path] = fingerprint
+            continue
+        try:
+            fmt.check_file(root, entry, checksum=True)
+        except ArenaError as exc:
+            bad.append((entry, exc))
+            continue
+        good[entry.path] = _fingerprint(path)
+    if good != known:
+        write_json(stamp_path, {"root": str(root), "manifest_sha256": manifest_sha256, "files": good})
+    return bad
+
+
+def remember(root: Path, entries: Sequence[fmt.FileEntry], manifest_sha256: str) -> None:
+    """Record files just verified (by the caller) so :func:`verify_files` need not re-hash them."""
+    files = {e.path: _fingerprint(root / e.path) for e in entries}
+    write_json(_stamp_path(root), {"root": str(root), "manifest_sha256": manifest_sha256, "files": files})
