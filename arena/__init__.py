@@ -7,7 +7,11 @@ and evaluated the same way by everyone.
 - :mod:`arena.fit`: the parallel JAX fitter (needs ``[build]``).
 - :mod:`arena.sources`: readers of the raw datasets and shape point sampling.
 - :mod:`arena.format`: the Arena format v1 (manifest, shards, verification).
+- :mod:`arena.hub`: the registry, the local store, Hugging Face Hub and fsspec URLs
+  (``resolve``, ``download``, ``push``).
 - :mod:`arena.metrics`: PSNR, off-grid PSNR, IoU.
+- :func:`arena.load` / :mod:`arena.data`: neural datasets as memory-mapped splits, batches and
+  symmetry-respecting transforms (numpy; torch and JAX views on request).
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from arena.errors import ArenaError, ConfigError, MissingExtraError
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("demo", "errors", "fields", "fit", "format", "layout", "metrics", "sources")
+_SUBMODULES = ("data", "demo", "errors", "fields", "fit", "format", "hub", "layout", "metrics", "sources")
+
+
+_FUNCTIONS = {"load": "arena.data"}  # arena.load is arena.data.load, imported on first use
 
 
 def __getattr__(name: str):
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
     if name in _SUBMODULES:
         return importlib.import_module(f"arena.{name}")
     raise AttributeError(f"module 'arena' has no attribute '{name}'")
 
 
-__all__ = ["ArenaError", "ConfigError", "MissingExtraError", "__version__", *_SUBMODULES]
+__all__ = ["ArenaError", "ConfigError", "MissingExtraError", "__version__", *_FUNCTIONS, *_SUBMODULES]

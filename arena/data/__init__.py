@@ -1,0 +1,103 @@
+"""Loading neural datasets: memory-mapped splits, per-NeF views, batches and transforms.
+
+``arena.load`` opens a dataset by name, path or URL and returns its splits; opening reads the
+manifest and the shards' headers, not the parameters. numpy is all it needs; torch and JAX
+views import their framework when asked for.
+
+Example:
+    >>> import arena
+    >>> from arena.data import PermuteHidden
+    >>> train = arena.load("neural_mnist", split="train")
+    >>> train.params.shape, train.labels[:3], train.layout.num_params
+    ((55000, 1185), array([5, 0, 4]), 1185)
+    >>> w0, b0 = train.layers(0)[0]             # (2, 32), (32,): y = x @ w0 + b0
+    >>> image = train.render(0)                  # (28, 28, 1) in [0, 1]
+    >>> for params, labels in train.batches(256, transforms=[PermuteHidden(train.info)]):
+    ...     ...
+    >>> loader = train.torch(batch_size=256)     # a torch DataLoader
+
+Modules: :mod:`arena.data.transforms` (augmentations that respect weight-space symmetries,
+normalisation).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+from arena import format as fmt
+from arena.data._nef import FieldInfo, field_info
+from arena.data._render import ShapeRender
+from arena.data._split import FORMATS, Split
+from arena.data.transforms import (
+    Compose,
+    Dropout,
+    GaussianNoise,
+    HiddenLayer,
+    Normalize,
+    PermuteHidden,
+    SignFlip,
+    hidden_layers,
+    permute_hidden,
+    sign_flip,
+)
+from arena.errors import ConfigError
+
+PathLike = Union[str, os.PathLike]
+
+
+def load(
+    ref: PathLike,
+    split: str | None = None,
+    format: str = "numpy",
+    *,
+    version: str | None = None,
+    verify: bool = False,
+) -> Split | dict[str, Split]:
+    """Open a neural dataset, memory-mapped.
+
+    Args:
+        ref: a dataset name (``"neural_mnist"``), a dataset directory, or a URL
+            (``hf://datasets/REPO``, an fsspec URL), as :func:`arena.hub.resolve` takes it.
+        split: one split's name (``"train"``, ``"val"``, ``"test"``); ``None`` for all.
+        format: ``"numpy"`` (default, zero-copy memmaps), ``"torch"`` or ``"jax"``: the type of
+            the splits' array attributes (see :class:`Split`).
+        version: the dataset version to resolve a name to (default: the registry's / newest).
+        verify: re-hash every file of the dataset against the manifest first (reads it all
+            once); without it, each file's presence and size are checked.
+
+    Returns:
+        The :class:`Split`, or ``{split name: Split}`` when ``split`` is ``None``.
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"Unknown format {format!r}; choose one of {list(FORMATS)}.")
+    files = fmt.open_dataset(_resolve(ref, version), verify=verify)
+    if split is not None:
+        return Split(files, split, format=format)
+    return {name: Split(files, name, format=format) for name in files.manifest.splits}
+
+
+def _resolve(ref: PathLike, version: str | None) -> Path:
+    from arena import hub
+
+    return Path(hub.resolve(os.fspath(ref), version=version))
+
+
+__all__ = [
+    "Compose",
+    "Dropout",
+    "FieldInfo",
+    "GaussianNoise",
+    "HiddenLayer",
+    "Normalize",
+    "PermuteHidden",
+    "ShapeRender",
+    "SignFlip",
+    "Split",
+    "field_info",
+    "hidden_layers",
+    "load",
+    "permute_hidden",
+    "sign_flip",
+]

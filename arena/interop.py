@@ -1,0 +1,523 @@
+"""Other weight-space libraries: import fit-a-nef HDF5 neural datasets; export DWSNets / NFN tensors.
+
+**Import** (:func:`import_hdf5`, ``arena import-hdf5 PATH``; needs h5py, the ``hdf5`` extra).
+fit-a-nef (and the first Neural Field Arena, which read its output) stores a neural dataset as a
+folder of HDF5 files ``<prefix>_<start>-<end>.hdf5``, one per block of NeFs ``start .. end - 1``,
+each holding:
+
+- ``params``: ``(n, P)`` float32, one flattened NeF per row;
+- ``param_config``: a one-element string dataset with the JSON list ``[[name, shape], ...]``
+  that gives the flattening order. Names are flax's, joined with ``.``
+  (``kernel_net_0.linear.kernel``); within a layer the bias comes before the kernel (fit-a-nef's
+  ``SIREN_key`` / ``RFFNet_key`` / ``FourierNet_key`` sort functions). Kernels are flax ``Dense``
+  kernels, ``(in, out)``: the Arena's own ``in_out`` orientation, so no transposition is needed;
+- ``labels``: ``(n,)`` integers (what the source dataset returned);
+
+and next to them ``nef.json`` (``{"name": "SIREN", "params": {"hidden_dim", "num_layers",
+"omega_0", ...}}``) and ``cfg.json`` (the fitting configuration, with ``dataset.name``).
+
+The importer reorders each row into the Arena layout of the same architecture (SIREN ->
+``siren``, RFFNet -> ``rffnet``, FourierNet -> ``mfn``); the values are copied bit for bit, except
+RFFNet's embedding, which fit-a-nef stores without its ``std`` factor (``x_proj = std * (2 pi x)
+@ C``) and the Arena with it (``embedding.weight = std * C``). NeFs keep fit-a-nef's coordinate
+grid, recorded as ``signal.grid = "linspace_xy"`` (pixel centres at ``linspace(-1, 1)``, axis
+order (x, y)), which :meth:`arena.data.Split.render` follows. For MNIST, CIFAR10 and
+MicroImageNet, the image size, the normalisation (fit-a-nef's ``MEAN_STD_IMAGE_DATASETS``) and
+the first Neural Field Arena's split boundaries are known; other datasets need ``splits``.
+
+**Export** (numpy): :func:`to_dws` gives the dense ``layers.*`` stack in the layout of DWSNets and
+neural-graphs (weights ``(B, in, out, 1)``, biases ``(B, out, 1)``), :func:`to_nfn` in the
+layout of NFN (weights ``(B, C=1, out, in)``, biases ``(B, C=1, out)``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from arena import format as fmt
+from arena.data._nef import field_info
+from arena.errors import ConfigError, MissingFileError, ShardError, require
+from arena.layout import Layout
+
+PathLike = Union[str, os.PathLike]
+
+_RANGE_RE = re.compile(r"_(\d+)-(\d+)$")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                   "truck")
+
+# fit-a-nef's dataset names -> what the Arena needs to know about them (sizes, its normalisation,
+# the first Neural Field Arena's split boundaries in the concatenated NeF order)
+PRESETS: dict[str, dict[str, Any]] = {
+    "mnist": {
+        "name": "neural_mnist", "source": "mnist", "shape": [28, 28, 1],
+        "mean": [0.13066047], "std": [0.30810782], "classes": tuple(str(d) for d in range(10)),
+        "splits": {"train": (0, 55000), "val": (55000, 60000), "test": (60000, 70000)},
+    },
+    "cifar10": {
+        "name": "neural_cifar10", "source": "cifar10", "shape": [32, 32, 3],
+        "mean": [0.49186882, 0.48265392, 0.44717726], "std": [0.24697122, 0.24338895, 0.2615926],
+        "classes": CIFAR10_CLASSES,
+        "splits": {"train": (0, 45000), "val": (45000, 50000), "test": (50000, 60000)},
+    },
+    "microimagenet": {
+        "name": "neural_microimagenet", "source": "microimagenet", "shape": [64, 64, 3],
+        "mean": [0.4643375754356384, 0.4339415729045868, 0.38213176727294923],
+        "std": [0.18949764454628706, 0.18707174788855566, 0.21445986703967326],
+        "classes": None,
+        "splits": {"train": (0, 45000), "val": (45000, 50000), "test": (50000, 60000)},
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# fit-a-nef parameter names -> Arena layouts
+
+
+def _arch_of(nef_name: str | None, names: Sequence[str]) -> str:
+    if nef_name is not None:
+        arch = {"SIREN": "siren", "RFFNet": "rffnet", "FourierNet": "mfn"}.get(nef_name)
+        if arch is None:
+            raise ConfigError(
+                f"fit-a-nef architecture '{nef_name}' has no Arena equivalent; the Arena imports "
+                "SIREN, RFFNet and FourierNet (as siren, rffnet, mfn)."
+            )
+        return arch
+    if any(n.startswith("kernel_net_") for n in names):
+        return "siren"
+    if any(n.startswith("filters_") for n in names):
+        return "mfn"
+    if any(n.startswith("encoding.") for n in names):
+        return "rffnet"
+    raise ConfigError(f"Cannot tell the architecture from the parameter names {list(names)}.")
+
+
+def _hparams(arch: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Arena hyperparameters from nef.json's ``params`` (checked against the shapes)."""
+    def need(key):
+        if key not in params:
+            raise ConfigError(
+                f"nef.json gives no '{key}', which the Arena's {arch} needs; add it to nef.json "
+                "(or pass it with --hparam)."
+            )
+        return params[key]
+
+    if arch == "siren":
+        return {"hidden": int(need("hidden_dim")), "layers": int(need("num_layers")),
+                "omega0": float(need("omega_0"))}
+    if arch == "rffnet":
+        return {"hidden": int(need("hidden_dim")), "layers": int(need("num_layers")),
+                "std": float(need("std")),
+                "learnable_embedding": bool(params.get("learnable_coefficients", False))}
+    return {"hidden": int(need("hidden_dim")), "filters": int(need("num_filters")),
+            "input_scale": float(need("input_scale"))}
+
+
+def _name_map(arch: str, names: Sequence[str]) -> dict[str, str]:
+    """Arena tensor name -> fit-a-nef tensor name."""
+    def layer_index(name: str, prefix: str) -> int:
+        return int(name.split(".")[0][len(prefix):])
+
+    out = {}
+    if arch == "siren":
+        hidden = sorted({layer_index(n, "kernel_net_") for n in names if n.startswith("kernel_net_")})
+        for i in hidden:
+            out[f"layers.{i}.weight"] = f"kernel_net_{i}.linear.kernel"
+            out[f"layers.{i}.bias"] = f"kernel_net_{i}.linear.bias"
+        last = len(hidden)
+        out[f"layers.{last}.weight"], out[f"layers.{last}.bias"] = "output_linear.kernel", "output_linear.bias"
+    elif arch == "rffnet":
+        out["embedding.weight"] = "encoding.coefficients.kernel"
+        hidden = sorted({layer_index(n, "layers_") for n in names if n.startswith("layers_")})
+        for i in hidden:
+            out[f"layers.{i}.weight"] = f"layers_{i}.linear.kernel"
+            out[f"layers.{i}.bias"] = f"layers_{i}.linear.bias"
+        last = len(hidden)
+        out[f"layers.{last}.weight"], out[f"layers.{last}.bias"] = "linear_final.kernel", "linear_final.bias"
+    else:
+        filters = sorted({layer_index(n, "filters_") for n in names if n.startswith("filters_")})
+        for i in filters:
+            out[f"filters.{i}.weight"] = f"filters_{i}.linear.kernel"
+            out[f"filters.{i}.bias"] = f"filters_{i}.linear.bias"
+        linears = sorted({layer_index(n, "linears_") for n in names if n.startswith("linears_")})
+        for i in linears:
+            out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = f"linears_{i}.kernel", f"linears_{i}.bias"
+        last = len(linears)
+        out[f"layers.{last}.weight"], out[f"layers.{last}.bias"] = "output_linear.kernel", "output_linear.bias"
+    return out
+
+
+def _arena_layout(arch: str, hparams: dict, in_dim: int, out_dim: int) -> Layout:
+    """The layout :mod:`arena.fields` gives this architecture (written out: no JAX needed)."""
+    h = hparams["hidden"]
+    if arch == "mfn":
+        k = hparams["filters"]
+        entries = []
+        for i in range(k):
+            entries += [(f"filters.{i}.weight", (in_dim, h)), (f"filters.{i}.bias", (h,))]
+        for i in range(k):
+            o = out_dim if i == k - 1 else h
+            entries += [(f"layers.{i}.weight", (h, o)), (f"layers.{i}.bias", (o,))]
+        return Layout(entries)
+    n = hparams["layers"]
+    if arch == "siren":
+        widths, entries = [in_dim] + [h] * (n - 1) + [out_dim], []
+    else:
+        widths, entries = [h] * n + [out_dim], [("embedding.weight", (in_dim, h // 2))]
+    for i in range(n):
+        entries += [(f"layers.{i}.weight", (widths[i], widths[i + 1])), (f"layers.{i}.bias", (widths[i + 1],))]
+    return Layout(entries)
+
+
+def fitanef_mapping(arch: str, param_config: Sequence, hparams: dict) -> tuple[Layout, np.ndarray, np.ndarray]:
+    """How to turn fit-a-nef rows into Arena rows.
+
+    Args:
+        arch: the Arena architecture.
+        param_config: fit-a-nef's ``[[name, shape], ...]`` in storage order.
+        hparams: the Arena hyperparameters.
+
+    Returns:
+        ``(layout, columns, scale)``: Arena row = ``fitanef_row[columns] * scale``.
+    """
+    source = Layout((n, s) for n, s in param_config)
+    shapes = dict(source.entries)
+    names = _name_map(arch, source.names)
+    first = names[{"siren": "layers.0.weight", "rffnet": "embedding.weight", "mfn": "filters.0.weight"}[arch]]
+    if first not in shapes:
+        raise ConfigError(f"fit-a-nef's param_config has no '{first}'; it is not a {arch} it wrote.")
+    in_dim = shapes[first][0]
+    last = max(int(k.split(".")[1]) for k in names if k.startswith("layers."))
+    out_dim = shapes[names[f"layers.{last}.bias"]][0]
+    layout = _arena_layout(arch, hparams, in_dim, out_dim)
+    columns, scale = [], []
+    for name, shape in layout:
+        theirs = names.get(name)
+        if theirs not in shapes or tuple(shapes[theirs]) != tuple(shape):
+            raise ConfigError(
+                f"fit-a-nef's param_config does not match a {arch} with {hparams}: the Arena's "
+                f"'{name}' {list(shape)} should be '{theirs}', which is "
+                f"{list(shapes[theirs]) if theirs in shapes else 'missing'}."
+            )
+        sl = source.slice(theirs)
+        columns.append(np.arange(sl.start, sl.stop))
+        factor = hparams["std"] if name == "embedding.weight" else 1.0
+        scale.append(np.full(sl.stop - sl.start, factor, np.float32))
+    unused = set(source.names) - set(names.values())
+    if unused:
+        raise ConfigError(f"fit-a-nef parameters {sorted(unused)} have no place in the Arena's {arch}.")
+    return layout, np.concatenate(columns), np.concatenate(scale)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading fit-a-nef folders
+
+
+def _hdf5_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise MissingFileError(f"'{path}' does not exist; pass a fit-a-nef folder of .hdf5 files.")
+    files = [p for p in path.iterdir() if p.suffix in (".hdf5", ".h5") and p.is_file()]
+    if not files:
+        raise MissingFileError(f"'{path}' holds no .hdf5 files; pass the folder fit-a-nef wrote.")
+
+    def order(p: Path):
+        m = _RANGE_RE.search(p.stem)
+        return (0, int(m.group(1)), p.name) if m else (1, 0, p.name)
+
+    return sorted(files, key=order)
+
+
+def _param_config(f, path: Path) -> list:
+    raw = f["param_config"][0] if "param_config" in f else f.attrs.get("param_config")
+    if raw is None:
+        raise ShardError(f"{path} has no 'param_config'; it is not a fit-a-nef neural dataset file.")
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    try:
+        return [[str(n), [int(d) for d in s]] for n, s in json.loads(str(raw))]
+    except (ValueError, TypeError) as exc:
+        raise ShardError(f"{path}: 'param_config' is not a JSON list of [name, shape]: {exc}.") from None
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}).") from None
+
+
+class _Rows:
+    """The rows of several HDF5 files as one sequence (read block by block)."""
+
+    def __init__(self, h5py, files: list[Path]):
+        self.files, self.starts, self.counts, self.index = files, [], [], []
+        self.config, dtypes = None, set()
+        total = 0
+        for path in files:
+            with h5py.File(path, "r") as f:
+                for key in ("params", "labels"):
+                    if key not in f:
+                        raise ShardError(f"{path} has no '{key}' dataset; a fit-a-nef classification "
+                                         "dataset file holds 'params', 'labels' and 'param_config'.")
+                n, p = f["params"].shape
+                if f["labels"].shape != (n,):
+                    raise ShardError(f"{path}: 'labels' has shape {f['labels'].shape}, params {n} rows.")
+                config = _param_config(f, path)
+                dtypes.add(f["params"].dtype)
+            if self.config is None:
+                self.config = config
+            elif config != self.config:
+                raise ShardError(f"{path} has another param_config than {files[0]}; mixed datasets.")
+            if p != sum(math.prod(s) for _, s in config):
+                raise ShardError(f"{path}: params has {p} columns, its param_config {config} others.")
+            m = _RANGE_RE.search(path.stem)
+            first = int(m.group(1)) if m else total
+            if m and int(m.group(2)) - first != n:
+                raise ShardError(f"{path} is named for rows {m.group(1)}-{m.group(2)} but holds {n}.")
+            self.starts.append(total)
+            self.counts.append(n)
+            self.index.append(np.arange(first, first + n, dtype=np.int64))
+            total += n
+        self.total = total
+        self.index = np.concatenate(self.index)
+        self.h5py = h5py
+
+    def read(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        params, labels = [], []
+        for path, start, n in zip(self.files, self.starts, self.counts):
+            a, b = max(lo, start), min(hi, start + n)
+            if a >= b:
+                continue
+            with self.h5py.File(path, "r") as f:
+                params.append(np.asarray(f["params"][a - start:b - start], np.float32))
+                labels.append(np.asarray(f["labels"][a - start:b - start]).astype(np.int64))
+        return np.concatenate(params), np.concatenate(labels)
+
+
+
+def import_hdf5(
+    path: PathLike,
+    out: PathLike | None = None,
+    *,
+    name: str | None = None,
+    splits: Mapping[str, tuple[int, int]] | None = None,
+    hparams: Mapping[str, Any] | None = None,
+    version: str = "1.0.0",
+    shard_size: int = 10_000,
+) -> Path:
+    """Convert a fit-a-nef HDF5 neural dataset into an Arena dataset directory.
+
+    Args:
+        path: the folder of ``*.hdf5`` files fit-a-nef wrote (with its ``nef.json`` and
+            ``cfg.json``), or one ``.hdf5`` file.
+        out: the dataset directory to write (default: the local store,
+            ``$ARENA_HOME/datasets/<name>/<version>``). It must not hold a dataset already.
+        name: the dataset's name (default: ``neural_<dataset>`` from ``cfg.json``, or the folder's
+            name).
+        splits: ``{split: (start, end)}`` row ranges in the concatenated NeF order (files sorted
+            by their start index). Default: the first Neural Field Arena's splits for MNIST,
+            CIFAR10 and MicroImageNet when the row count matches, else one ``train`` split.
+        hparams: fit-a-nef ``nef.json`` parameters to use or override (e.g. ``{"omega_0": 30}``
+            when there is no ``nef.json``).
+        version: the dataset's semantic version.
+        shard_size: rows per shard.
+
+    Returns:
+        The dataset directory.
+    """
+    h5py = require("h5py", "hdf5", "Importing a fit-a-nef HDF5 dataset")
+    path = Path(path).expanduser()
+    files = _hdf5_files(path)
+    folder = files[0].parent
+    rows = _Rows(h5py, files)
+    nef = _read_json(folder / "nef.json") or {}
+    cfg = _read_json(folder / "cfg.json") or {}
+    nef_params = {**(nef.get("params") or {}), **(hparams or {})}
+    arch = _arch_of(nef.get("name"), [n for n, _ in rows.config])
+    arena_hparams = _hparams(arch, nef_params)
+    layout, columns, scale = fitanef_mapping(arch, rows.config, arena_hparams)
+
+    dataset = str((cfg.get("dataset") or {}).get("name") or "")
+    preset = PRESETS.get(dataset.lower()) or PRESETS.get(str(name or "").lower().removeprefix("neural_"))
+    name = name or (preset["name"] if preset else "neural_" + _slug(dataset or folder.name))
+    if not _NAME_RE.match(name):
+        raise ConfigError(f"Dataset name {name!r} is invalid; use lower-case letters, digits, '_', '-', '.'.")
+    split_rows = _splits(splits, preset, rows.total)
+    in_dim, out_dim = layout.entries[0][1][0], layout.entries[-1][1][-1]
+    signal = _signal(in_dim, out_dim, preset)
+
+    from arena import hub
+
+    out = Path(out).expanduser() if out is not None else hub.local_path(name, version)
+    if (out / fmt.MANIFEST_NAME).exists():
+        raise ConfigError(f"'{out}' already holds a dataset; pass another --out or delete it first.")
+    shard_files: dict[str, list[str]] = {}
+    max_label = 0
+    for split, (lo, hi) in split_rows.items():
+        count = max(1, math.ceil((hi - lo) / shard_size))
+        shard_files[split] = []
+        for i in range(count):
+            a, b = lo + i * shard_size, min(hi, lo + (i + 1) * shard_size)
+            params, labels = rows.read(a, b)
+            converted = np.ascontiguousarray(params[:, columns] * scale, np.float32)
+            rel = fmt.shard_name(split, i, count)
+            fmt.write_shard(out / rel, converted, labels, rows.index[a:b])
+            max_label = max(max_label, int(labels.max()))
+            shard_files[split].append(rel)
+
+    manifest = {
+        "format": fmt.FORMAT,
+        "name": name,
+        "version": version,
+        "source": _source(preset, dataset, max_label),
+        "signal": signal,
+        "field": {"arch": arch, "hparams": arena_hparams, "in_dim": in_dim, "out_dim": out_dim,
+                  "layout": layout.to_json(), "kernel": "in_out", "num_params": layout.num_params},
+        "fit": {"library": "fit-a-nef", "nef": nef or None, "config": cfg or None,
+                "dtype": "float32"},
+        "splits": {s: fmt.split_entry(out, names) for s, names in shard_files.items()},
+        "stats": _stats(out, shard_files, layout),
+        "builder": {"name": "import-hdf5", "version": _version(),
+                    "files": {p.name: fmt.sha256_file(p) for p in files}},
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    fmt.Manifest(manifest).write(out)  # last: a directory with arena.json is complete
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_") or "imported"
+
+
+def _splits(splits, preset, total: int) -> dict[str, tuple[int, int]]:
+    if splits is None:
+        ranges = preset["splits"] if preset else None
+        if ranges is None or max(hi for _, hi in ranges.values()) != total:
+            return {"train": (0, total)}
+        return dict(ranges)
+    out = {}
+    for split, (lo, hi) in splits.items():
+        if not 0 <= lo < hi <= total:
+            raise ConfigError(
+                f"Split '{split}' = {lo}:{hi} is not a non-empty row range of the {total} NeFs."
+            )
+        out[split] = (int(lo), int(hi))
+    return out
+
+
+def _signal(in_dim: int, out_dim: int, preset) -> dict[str, Any]:
+    if in_dim == 3:
+        return {"kind": "shape", "coords": "as fit by fit-a-nef (its shape normalisation)"}
+    signal: dict[str, Any] = {
+        "kind": "image",
+        "grid": "linspace_xy",
+        "coords": "fit-a-nef: meshgrid(linspace(-1, 1, H), linspace(-1, 1, W)) stacked (x, y)",
+    }
+    if preset:
+        signal["shape"] = preset["shape"]
+        signal["normalization"] = {"mean": preset["mean"], "std": preset["std"], "scale": "[0, 1]"}
+    return signal
+
+
+def _source(preset, dataset: str, max_label: int) -> dict[str, Any]:
+    classes = preset["classes"] if preset and preset["classes"] else None
+    num_classes = len(classes) if classes else max_label + 1
+    return {
+        "name": preset["source"] if preset else _slug(dataset or "unknown"),
+        "origin": f"imported from fit-a-nef HDF5 files (dataset '{dataset or 'unknown'}')",
+        "revision": "unknown",
+        "num_classes": num_classes,
+        "class_names": list(classes) if classes else [str(k) for k in range(num_classes)],
+        "index": "fit-a-nef NeF index (the <start>-<end> of the file names); with several fit "
+                 "seeds, the source position is this index modulo the source's size",
+    }
+
+
+def _stats(root: Path, shard_files, layout: Layout) -> dict[str, Any]:
+    sums = np.zeros(layout.num_params)
+    sq = np.zeros(layout.num_params)
+    n = 0
+    for rel in shard_files.get("train", next(iter(shard_files.values()))):
+        x = np.asarray(fmt.shard_arrays(root / rel)["params"], np.float64)
+        sums, sq, n = sums + x.sum(0), sq + (x * x).sum(0), n + len(x)
+    means, stds = [], []
+    for entry, _ in layout:
+        sl = layout.slice(entry)
+        count = n * (sl.stop - sl.start)
+        m = sums[sl].sum() / count
+        means.append(round(float(m), 6))
+        stds.append(round(float(math.sqrt(max(sq[sl].sum() / count - m * m, 0.0))), 6))
+    return {"metrics": {}, "params": {"per_layer_mean": means, "per_layer_std": stds,
+                                      "layers": list(layout.names)}}
+
+
+def _version() -> str:
+    from arena import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+
+
+def _dense_stack(params, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    info = field_info(target)
+    flat = np.asarray(params)
+    if flat.ndim == 1:
+        flat = flat[None]
+    tensors = info.layout.unflatten(flat)
+    n = info.dense_layers
+    if n == 0:
+        raise ConfigError("The layout has no 'layers.0.weight': there is no dense stack to export.")
+    return ([np.asarray(tensors[f"layers.{l}.weight"]) for l in range(n)],
+            [np.asarray(tensors[f"layers.{l}.bias"]) for l in range(n)])
+
+
+def to_dws(params: np.ndarray, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The dense ``layers.*`` stack in the layout of DWSNets and neural-graphs.
+
+    Args:
+        params: ``(B, P)`` (or ``(P,)``) flat parameters in layout order.
+        target: the layout, the dataset's manifest or a :class:`arena.data.Split`.
+
+    Returns:
+        ``(weights, biases)``: per layer ``(B, in, out, 1)`` and ``(B, out, 1)``, so a layer is
+        ``y = x @ weights[l][..., 0] + biases[l][..., 0]``. RFFNet's embedding and MFN's filters
+        are not part of it (they are not dense layers of a plain MLP).
+    """
+    weights, biases = _dense_stack(params, target)
+    return [w[..., None] for w in weights], [b[..., None] for b in biases]
+
+
+def to_nfn(params: np.ndarray, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The dense ``layers.*`` stack in the layout of NFN (neural functional networks).
+
+    Args:
+        params: ``(B, P)`` (or ``(P,)``) flat parameters in layout order.
+        target: the layout, the dataset's manifest or a :class:`arena.data.Split`.
+
+    Returns:
+        ``(weights, biases)``: per layer ``(B, 1, out, in)`` and ``(B, 1, out)`` (one channel,
+        torch ``nn.Linear`` orientation: ``y = x @ weights[l][:, 0].T + biases[l][:, 0]``).
+    """
+    weights, biases = _dense_stack(params, target)
+    return ([np.ascontiguousarray(w.transpose(0, 2, 1))[:, None] for w in weights],
+            [b[:, None] for b in biases])
+
+
+__all__ = ["PRESETS", "fitanef_mapping", "import_hdf5", "to_dws", "to_nfn"]
