@@ -1,45 +1,70 @@
-"""The embedded default job: fit a neural dataset of scikit-learn's digits on this machine."""
+"""The embedded default job: build Neural Digits, evaluate a baseline on it, print the result.
+
+Everything it needs ships with the package and scikit-learn, so it runs on a fresh machine
+with no download: ``arena demo``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import time
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
 from arena.errors import ConfigError, require
 
 
-def digits(*, steps: int = 500, hidden: int = 16, omega0: float = 9.0, limit: int = 0) -> dict:
-    """Fit a SIREN to each of the 1,797 bundled digits; print and return throughput and PSNR."""
-    require("sklearn", "build", "The digits demo")
-    from sklearn.datasets import load_digits
+def run(*, model: str = "baseline:mlp", seeds: int = 3, out: Path | None = None) -> dict:
+    """Build ``neural_digits`` into the local store (or reuse it) and run protocol v1 on it.
 
-    from arena import fields, fit
+    Returns ``{"dataset": path, "build_seconds": ..., "eval_seconds": ..., "result": document}``.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds must be a positive integer, not {seeds!r}.")
+    require("sklearn", "build", "The demo's Neural Digits build")
+    require("torch", "eval", "The demo's evaluation")
+    from arena import format as fmt
+    from arena.cli.eval import print_summary
+    from arena.eval import evaluate, result
+    from arena_builders import build
 
-    if limit < 0:
-        raise ConfigError(f"--limit must be >= 0; got {limit}.")
-    images = np.round(load_digits().images * (255.0 / 16.0)).astype(np.uint8)
-    if limit:
-        images = images[:limit]
-    field = fields.Siren(hidden=hidden, layers=3, omega0=omega0)
-    result = fit.fit_images(field, images, steps=steps, lr=1e-3, init="shared", seed=0)
-    summary = {
-        "nefs": len(images),
-        "params_per_nef": result.layout.num_params,
-        "steps": steps,
-        "seconds": result.seconds,
-        "nefs_per_s": len(images) / result.seconds,
-        "nef_steps_per_s": result.nef_steps_per_s,
-        "psnr": float(result.metrics["psnr"].mean()),
-        "psnr_offgrid": float(result.metrics["psnr_offgrid"].mean()),
-    }
-    table = Table(title=f"Neural digits: SIREN 2-{hidden}-{hidden}-1 (omega0 {omega0:g}), {steps} steps")
+    console = Console()
+    console.rule("1. build neural_digits (one SIREN per scikit-learn digit)")
+    t0 = time.perf_counter()
+    path = build("digits", progress=True)
+    build_seconds = time.perf_counter() - t0
+    manifest = fmt.Manifest.load(path)
+    _print_dataset(console, path, manifest, build_seconds)
+
+    console.rule(f"2. evaluate {model} with protocol v1 ({seeds} seeds)")
+    t0 = time.perf_counter()
+    document = evaluate(model, path, seeds=seeds, progress=True)
+    eval_seconds = time.perf_counter() - t0
+    target = out or path.parent.parent.parent / "results" / manifest.name / f"{model.replace(':', '-')}.json"
+    result.write(document, target)
+    print_summary(document, target)
+    console.print(f"evaluation wall time {eval_seconds:.1f} s")
+    return {"dataset": path, "build_seconds": build_seconds, "eval_seconds": eval_seconds,
+            "result": document}
+
+
+def _print_dataset(console: Console, path: Path, manifest, seconds: float) -> None:
+    data = manifest.data
+    field = data["field"]
+    metrics = data["stats"]["metrics"]
+    table = Table(title=f"{manifest.name} {manifest.version}  ({path})")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("NeFs fit", f"{summary['nefs']:,} x {summary['params_per_nef']:,} params")
-    table.add_row("wall time (compile included)", f"{summary['seconds']:.1f} s")
-    table.add_row("throughput", f"{summary['nefs_per_s']:,.0f} NeFs/s = {summary['nef_steps_per_s']:,.0f} NeF-steps/s")
-    table.add_row("PSNR on the pixels (mean)", f"{summary['psnr']:.2f} dB")
-    table.add_row("PSNR off-grid (mean)", f"{summary['psnr_offgrid']:.2f} dB")
-    Console().print(table)
-    return summary
+    total = sum(manifest.num_examples(s) for s in manifest.splits)
+    hp = field["hparams"]
+    table.add_row("NeFs", f"{total:,} (" + ", ".join(f"{s} {manifest.num_examples(s):,}" for s in manifest.splits) + ")")
+    table.add_row("field", f"{field['arch']} hidden {hp.get('hidden')}, {hp.get('layers')} layers, "
+                           f"omega0 {hp.get('omega0')}: {field['num_params']:,} params")
+    table.add_row("fit", f"{data['fit']['optimizer']} lr {data['fit']['lr']:g}, {data['fit']['steps']} steps")
+    table.add_row("build wall time (compile included)", f"{seconds:.1f} s")
+    for split in manifest.splits:
+        m = metrics.get(split, {})
+        if "psnr" in m:
+            table.add_row(f"PSNR {split} (pixels / off-grid)", f"{m['psnr']:.2f} / {m['psnr_offgrid']:.2f} dB")
+    console.print(table)

@@ -72,3 +72,7 @@ class SourceNotFoundError(ArenaError, FileNotFoundError):
 
 class SourceFormatError(ArenaError, ValueError):
     """A raw-data file exists but is not in the expected format (bad header, wrong sizes)."""
+
+
+class ModelFileError(ArenaError, ValueError):
+    """A model file for ``arena-eval`` breaks the contract (import, ``build_model``, outputs)."""

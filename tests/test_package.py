@@ -1,7 +1,10 @@
 """The package surface: a light import, the console scripts, errors without tracebacks."""
 
+import json
 import subprocess
 import sys
+
+import pytest
 
 from typer.testing import CliRunner
 
@@ -19,18 +22,23 @@ def test_import_arena_loads_neither_jax_nor_torch_and_is_fast():
     assert float(seconds) < 1.0
 
 
-def test_demo_fits_digits_and_reports_throughput_and_psnr():
-    result = CliRunner().invoke(app, ["demo", "--limit", "40", "--steps", "60", "--hidden", "16"])
+@pytest.mark.slow
+def test_demo_builds_neural_digits_evaluates_the_mlp_and_writes_its_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARENA_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["demo", "--seeds", "2"])
     assert result.exit_code == 0, result.output
-    assert "NeF-steps/s" in result.output
-    assert "PSNR off-grid" in result.output
-    assert "40 x 337 params" in result.output
+    assert "PSNR train" in result.output and "1,797" in result.output
+    written = tmp_path / "results" / "neural_digits" / "baseline-mlp.json"
+    doc = json.loads(written.read_text())
+    assert doc["summary"]["num_seeds"] == 2 and doc["summary"]["test_mean"] > 0.5
+    assert f"test accuracy {100 * doc['summary']['test_mean']:.2f}" in result.output
+    assert (tmp_path / "datasets" / "neural_digits" / "1.0.0" / "arena.json").is_file()
 
 
 def test_user_mistake_is_one_red_line_without_traceback():
-    result = CliRunner().invoke(app, ["demo", "--limit", "-3"])
+    result = CliRunner().invoke(app, ["demo", "--seeds", "0"])
     assert result.exit_code == 1
-    assert "--limit must be >= 0; got -3" in result.output
+    assert "seeds must be a positive integer, not 0" in result.output
     assert "Traceback" not in result.output
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+from arena.cli import _hub
 from arena.cli._common import user_errors
 
 app = typer.Typer(
@@ -23,16 +25,55 @@ def _root() -> None:
 @app.command()
 @user_errors
 def demo(
-    steps: Annotated[int, typer.Option(help="Optimisation steps per NeF.")] = 500,
-    hidden: Annotated[int, typer.Option(help="SIREN hidden width.")] = 16,
-    omega0: Annotated[float, typer.Option(help="SIREN frequency factor.")] = 9.0,
-    limit: Annotated[int, typer.Option(help="Fit only the first N digits (0: all 1,797).")] = 0,
+    model: Annotated[str, typer.Option(help="Model to evaluate: baseline:NAME or a model file.")] = "baseline:mlp",
+    seeds: Annotated[int, typer.Option(help="Evaluation seeds.")] = 3,
 ) -> None:
-    """Fit one SIREN per scikit-learn digit (the embedded default) and report speed and quality."""
+    """The embedded default, end to end: build neural_digits, evaluate a baseline, print the result.
+
+    Needs no download: scikit-learn ships the 1,797 digits. A second run reuses the build.
+    """
     from arena import demo as run_demo
 
-    run_demo.digits(steps=steps, hidden=hidden, omega0=omega0, limit=limit)
+    run_demo.run(model=model, seeds=seeds)
 
+
+_hub.register(app)  # list, info, download, push, verify
+
+
+@app.command()
+@user_errors
+def show(
+    name: Annotated[str, typer.Argument(help="Dataset: a name, a directory or a URL.")],
+    index: Annotated[int, typer.Argument(help="Which NeF of the split (0-based).")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG to write (default: NAME-SPLIT-INDEX.png).")] = None,
+    split: Annotated[str, typer.Option(help="Split to take the NeF from.")] = "test",
+    source: Annotated[Optional[Path], typer.Option(help="Raw source files, to show the original next to the NeF (digits needs none).")] = None,
+    resolution: Annotated[int, typer.Option(help="Grid resolution for shapes.")] = 64,
+) -> None:
+    """Render one NeF next to its source signal and write a PNG."""
+    from arena.cli._data import show as run
+
+    path, lines = run(name, index, split=split, out=output, source_path=source, resolution=resolution)
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"wrote {path}")
+
+
+@app.command("import-hdf5")
+@user_errors
+def import_hdf5(
+    path: Annotated[Path, typer.Argument(help="A fit-a-nef folder of .hdf5 files (with nef.json, cfg.json), or one file.")],
+    out: Annotated[Optional[Path], typer.Option(help="Dataset directory to write (default: the local store).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Dataset name (default: from cfg.json or the folder).")] = None,
+    split: Annotated[Optional[list[str]], typer.Option(help="NAME=START:END rows of a split (repeatable; default: known presets or all in train).")] = None,
+    hparam: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for nef.json's params, e.g. omega_0=30 (repeatable).")] = None,
+) -> None:
+    """Convert a fit-a-nef / first Neural Field Arena HDF5 neural dataset into the Arena format."""
+    from arena.cli._data import parse_hparams, parse_splits
+    from arena.interop import import_hdf5 as run
+
+    written = run(path, out, name=name, splits=parse_splits(split or []), hparams=parse_hparams(hparam or []))
+    typer.echo(f"imported {written}")
 
 def main() -> None:
     app()

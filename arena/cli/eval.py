@@ -1,0 +1,63 @@
+"""``arena-eval``: evaluation protocol v1 on a neural dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from arena.cli._common import user_errors
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: Annotated[str, typer.Argument(help="A model file (MODEL.py defining build_model(spec)) or baseline:NAME (mlp, gnn, dws, transformer).")],
+    dataset: Annotated[str, typer.Option(help="Neural dataset: a name (neural_digits), a path or a URL.")] = "neural_digits",
+    seeds: Annotated[int, typer.Option(help="Run seeds 0..S-1.")] = 3,
+    epochs: Annotated[Optional[int], typer.Option(help="Override the model file's epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Override the model file's batch size.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Override the model file's learning rate.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Override the model file's weight decay.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the arena-result/1 JSON (default: results/<dataset>/<model>.json).")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Train on train, select on val, report test: protocol v1, one arena-result/1 document.
+
+    Nothing is written unless the whole run succeeds.
+    """
+    from arena.eval import evaluate as run
+    from arena.eval import result
+
+    document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
+                   weight_decay=weight_decay, device=device, progress=not quiet)
+    name = document["model"]["name"].replace("baseline:", "baseline-")
+    path = out or Path("results") / document["dataset"]["name"] / f"{name}.json"
+    result.write(document, path)
+    print_summary(document, path)
+
+
+def print_summary(document: dict, path: Path | None = None) -> None:
+    """One line per seed and the summary, as people quote them."""
+    console = Console()
+    d, s = document["dataset"], document["summary"]
+    console.print(f"[bold]{document['model']['name']}[/] on {d['name']} {d['version']} "
+                  f"({document['model']['num_parameters']:,} parameters, protocol v{document['protocol']['version']})")
+    for run in document["seeds"]:
+        console.print(f"  seed {run['seed']}: test {100 * run['test_accuracy']:.2f}%  "
+                      f"val {100 * run['val_accuracy']:.2f}%  best epoch {run['best_epoch']}  "
+                      f"{run['train_seconds']:.1f} s ({run['epoch_seconds']:.2f} s/epoch)")
+    std = "n/a" if s["test_std"] is None else f"{100 * s['test_std']:.2f}"
+    console.print(f"[bold green]test accuracy {100 * s['test_mean']:.2f} ± {std} %[/] "
+                  f"(mean ± sample std over {s['num_seeds']} seeds; val {100 * s['val_mean']:.2f}%)")
+    if path is not None:
+        console.print(f"result: {path}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,338 @@
+"""The harness behind ``arena-eval``: protocol v1 (see :mod:`arena.eval.protocol`) in torch.
+
+Data stays in the dataset's memory-mapped shards: each training batch is gathered from them
+with one sorted fancy index, transformed as a whole batch (numpy, vectorised) and handed to
+torch, so there is no per-sample Python on the hot path.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import math
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from arena.errors import ArenaError, ConfigError, ModelFileError
+from arena.eval import modelfile, result
+from arena.eval.protocol import VERSION, Settings
+from arena.eval.spec import ModelSpec, _dense_layers
+
+EVAL_BATCH = 1024
+
+
+def evaluate(
+    model: str | Path,
+    dataset: str | Path,
+    *,
+    seeds: int = 3,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    device: str = "cpu",
+    progress: bool | Callable[[dict], None] = True,
+) -> dict[str, Any]:
+    """Run evaluation protocol v1 and return the validated ``arena-result/1`` document.
+
+    Args:
+        model: a model file path or ``baseline:NAME``.
+        dataset: a dataset name, path or URL (anything :func:`arena.load` accepts).
+        seeds: run seeds ``0 .. seeds-1``.
+        epochs, batch_size, lr, weight_decay: override the model file's ``HPARAMS``.
+        device: ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar; a callable instead receives one dict per epoch.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds must be a positive integer, not {seeds!r}.")
+    torch_device = _device(device)
+    mf = modelfile.load(model)
+    try:
+        settings = Settings.resolve(mf.hparams, epochs=epochs, batch_size=batch_size, lr=lr,
+                                    weight_decay=weight_decay)
+    except ConfigError as exc:
+        raise ModelFileError(f"{mf.path}: {exc}") from None
+    data = _Data.open(dataset)
+    spec = ModelSpec.from_manifest(data.manifest)
+    to_input = _input_fn(mf.input, spec)
+    num_parameters = _check_model(mf, spec, data, to_input, torch_device)
+
+    runs = []
+    with _Progress(progress, seeds, settings.epochs, len(data.train_labels)) as bar:
+        for seed in range(seeds):
+            runs.append(_run_seed(seed, mf, spec, data, settings, to_input, torch_device, bar))
+    document = {
+        "schema": result.SCHEMA_ID,
+        "dataset": {
+            "name": data.manifest.name,
+            "version": data.manifest.version,
+            "manifest_sha256": data.manifest_sha256,
+            "num_params": spec.num_params,
+            "num_classes": spec.num_classes,
+            "num_examples": {s: data.manifest.num_examples(s) for s in ("train", "val", "test")},
+        },
+        "model": {"name": mf.name, "sha256": mf.sha256, "num_parameters": num_parameters,
+                  "input": mf.input},
+        "protocol": {"version": VERSION, "seeds": seeds, "settings": settings.to_json()},
+        "seeds": runs,
+        "summary": result.summarize(runs),
+        "environment": _environment(torch_device),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    result.validate(document)
+    return document
+
+
+class _Data:
+    """The three splits of a dataset, memory-mapped; test labels are read only on request."""
+
+    def __init__(self, splits, path: Path):
+        missing = [s for s in ("train", "val", "test") if s not in splits]
+        if missing:
+            raise ConfigError(f"Dataset at {path} has no '{missing[0]}' split; protocol v1 needs train, val and test.")
+        self.splits, self.path = splits, path
+        self.manifest = splits["train"].info
+        self.manifest_sha256 = hashlib.sha256((path / "arena.json").read_bytes()).hexdigest()
+        self.train_labels = np.asarray(splits["train"].labels)
+        self.val_labels = np.asarray(splits["val"].labels)
+
+    @classmethod
+    def open(cls, ref: str | Path) -> _Data:
+        from arena import data, hub
+
+        path = hub.resolve(str(ref))
+        return cls(data.load(path), Path(path))
+
+    def test_labels(self) -> np.ndarray:
+        """Only for scoring the selected checkpoint, after training and selection are over."""
+        return np.asarray(self.splits["test"].labels)
+
+
+def _device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu' or 'cuda', not {name!r}.")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu.")
+    return torch.device(name)
+
+
+def _input_fn(kind: str, spec: ModelSpec) -> Callable[[torch.Tensor], Any]:
+    """Flat (B, P) tensor -> the batch the model file asked for with ``INPUT``."""
+    if kind == "flat":
+        return lambda x: x
+    if kind == "layers":
+        offsets = np.cumsum([0] + [int(np.prod(s)) for _, s in spec.layout.entries])
+        pairs = [(offsets[w], spec.layout.entries[w][1], offsets[b], spec.layout.entries[b][1])
+                 for w, b in _dense_layers(spec.layout)]
+
+        def layers(x):
+            n = x.shape[0]
+            weights = tuple(x[:, o:o + s[0] * s[1]].reshape(n, *s) for o, s, _, _ in pairs)
+            biases = tuple(x[:, o:o + s[0]] for _, _, o, s in pairs)
+            return weights, biases
+
+        return layers
+    graph = spec.graph
+    return graph.batch
+
+
+def _check_model(mf, spec, data: _Data, to_input, device) -> int:
+    """Build the model once and run one small batch: shape and type problems surface here."""
+    torch.manual_seed(0)
+    net = _build(mf, spec, device)
+    x, _ = next(data.splits["train"].batches(2, shuffle=False))
+    with torch.no_grad():
+        out = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
+    if out.shape != (x.shape[0], spec.num_classes):
+        raise ModelFileError(
+            f"{mf.path}: the model returned shape {tuple(out.shape)} for a batch of {x.shape[0]}; "
+            f"it must return logits of shape (batch, {spec.num_classes})."
+        )
+    count = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    if count == 0:
+        raise ModelFileError(f"{mf.path}: the model has no trainable parameters.")
+    return int(count)
+
+
+def _build(mf, spec, device) -> torch.nn.Module:
+    try:
+        net = mf.build_model(spec)
+    except ArenaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - user code
+        raise ModelFileError(f"{mf.path}: build_model(spec) raised {modelfile.describe(exc, mf.path)}.") from exc
+    if not isinstance(net, torch.nn.Module):
+        raise ModelFileError(
+            f"{mf.path}: build_model(spec) returned {type(net).__name__}; it must return a torch.nn.Module."
+        )
+    return net.to(device)
+
+
+def _forward(mf, net, batch) -> torch.Tensor:
+    try:
+        out = net(batch)
+    except Exception as exc:  # noqa: BLE001 - user code
+        raise ModelFileError(f"{mf.path}: the model's forward raised {modelfile.describe(exc, mf.path)}.") from exc
+    if not isinstance(out, torch.Tensor):
+        raise ModelFileError(f"{mf.path}: forward returned {type(out).__name__}; it must return a tensor of logits.")
+    return out
+
+
+def _transforms(settings: Settings, spec: ModelSpec, manifest) -> tuple[list, list]:
+    """(train transforms, eval transforms): normalisation for both, augmentation for train."""
+    from arena import data
+
+    normalize = [data.Normalize.from_manifest(manifest)] if settings.normalize else []
+    augment = []
+    for name in settings.augment:
+        if name == "permute":
+            augment.append(data.PermuteHidden(manifest))
+        elif name == "signflip":
+            augment.append(data.SignFlip(manifest))
+        elif name == "noise":
+            augment.append(data.GaussianNoise(settings.noise_std))
+        elif name == "dropout":
+            augment.append(data.Dropout(settings.dropout))
+    # symmetries act on raw weights, then noise/dropout, then normalisation
+    return augment + normalize, normalize
+
+
+def _accuracy(mf, net, split, labels, to_input, eval_transforms, device) -> float:
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        start = 0
+        for x, _ in split.batches(EVAL_BATCH, shuffle=False, transforms=eval_transforms):
+            logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
+            pred = logits.argmax(dim=1).cpu().numpy()
+            correct += int((pred == labels[start:start + len(pred)]).sum())
+            start += len(pred)
+    return correct / len(labels)
+
+
+def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device, bar) -> dict:
+    torch.manual_seed(seed)
+    net = _build(mf, spec, device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    train_transforms, eval_transforms = _transforms(settings, spec, data.manifest)
+    train, val = data.splits["train"], data.splits["val"]
+    best = (-1.0, 0, None)  # val accuracy, epoch, state
+    epoch_seconds = []
+    t_start = time.perf_counter()
+    for epoch in range(1, settings.epochs + 1):
+        net.train()
+        t0 = time.perf_counter()
+        batches = train.batches(settings.batch_size, shuffle=True, seed=(seed, epoch),
+                                transforms=train_transforms)
+        for step, (x, y) in enumerate(batches):
+            logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
+            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).to(device))
+            if not torch.isfinite(loss):
+                raise ModelFileError(
+                    f"{mf.path}: the training loss became {loss.item()} at epoch {epoch}, step {step} "
+                    f"(seed {seed}); lower the learning rate or check the model."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.advance(len(y))
+        epoch_seconds.append(time.perf_counter() - t0)
+        val_acc = _accuracy(mf, net, val, data.val_labels, to_input, eval_transforms, device)
+        if val_acc > best[0]:
+            best = (val_acc, epoch, copy.deepcopy(net.state_dict()))
+        bar.epoch(seed, epoch, val_acc, best[0], len(data.train_labels) / epoch_seconds[-1])
+    train_seconds = time.perf_counter() - t_start
+    net.load_state_dict(best[2])
+    test_acc = _accuracy(mf, net, data.splits["test"], data.test_labels(), to_input, eval_transforms, device)
+    return {
+        "seed": seed,
+        "val_accuracy": best[0],
+        "test_accuracy": test_acc,
+        "best_epoch": best[1],
+        "train_seconds": round(train_seconds, 3),
+        "epoch_seconds": round(float(np.mean(epoch_seconds)), 4),
+    }
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    packages = {}
+    for name in ("neural-field-arena", "torch", "numpy", "safetensors"):
+        try:
+            packages[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    if device.type == "cuda":
+        where = f"cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        where = f"cpu ({_cpu_name()}, {torch.get_num_threads()} threads)"
+    return {"packages": packages, "device": where, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+class _Progress:
+    """One rich bar per seed over its training samples, with samples/s and val accuracy."""
+
+    def __init__(self, enabled, seeds: int, epochs: int, n_train: int):
+        self.callback = enabled if callable(enabled) else None
+        self.enabled = enabled is True
+        self.seeds, self.epochs, self.n_train = seeds, epochs, n_train
+        self._bar = None
+        self._tasks: dict[int, int] = {}
+        self._current = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(),
+                TextColumn("{task.fields[rate]} samples/s"), TextColumn("val {task.fields[val]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            )
+            self._bar.start()
+        return self
+
+    def advance(self, k: int) -> None:
+        if self._bar is None:
+            return
+        if self._current is None:
+            seed = len(self._tasks)
+            self._current = self._bar.add_task(
+                f"seed {seed} epoch 1/{self.epochs}", total=self.epochs * self.n_train, rate="-", val="-"
+            )
+            self._tasks[seed] = self._current
+        self._bar.update(self._current, advance=k)
+
+    def epoch(self, seed: int, epoch: int, val: float, best: float, rate: float) -> None:
+        if self.callback is not None:
+            self.callback({"seed": seed, "epoch": epoch, "val_accuracy": val, "best_val_accuracy": best,
+                           "samples_per_second": rate})
+        if self._bar is not None and self._current is not None:
+            nxt = min(epoch + 1, self.epochs)
+            self._bar.update(self._current, description=f"seed {seed} epoch {nxt}/{self.epochs}",
+                             rate=f"{rate:,.0f}", val=f"{100 * val:.2f}% (best {100 * best:.2f}%)")
+            if epoch == self.epochs:
+                self._current = None
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()

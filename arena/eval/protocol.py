@@ -1,0 +1,104 @@
+"""Evaluation protocol v1: the fixed rules and the bounds a model file may move its settings in.
+
+The rules (DESIGN §6):
+
+- train on ``train`` only; evaluate ``val`` after every epoch; keep the checkpoint with the best
+  val accuracy (the earliest on ties); report ``test`` accuracy once, at that checkpoint;
+- seeds ``0 .. S-1``; seed ``s`` alone sets the model's initialisation (``torch.manual_seed``),
+  the order of training examples and the augmentation draws, so a run is reproducible;
+- AdamW with a constant learning rate, cross-entropy loss, batches of ``batch_size`` in a fresh
+  shuffled order each epoch (the last, smaller batch is kept);
+- inputs are normalised per layer with the dataset's *train* statistics (``stats.params`` of the
+  manifest) unless the model file turns it off; augmentation is opt-in per model file;
+- report the mean and the sample standard deviation (``ddof = 1``) of test accuracy over seeds.
+
+Test labels never influence training or selection: the harness reads them only after a seed's
+training has finished, to score the selected checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from arena.errors import ConfigError
+
+VERSION = 1
+AUGMENTATIONS = ("permute", "signflip", "noise", "dropout")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The settings of one evaluation run: harness defaults, then model ``HPARAMS``, then CLI.
+
+    Attributes:
+        epochs: passes over ``train`` (1 to 1000).
+        batch_size: training batch size (1 to 8192).
+        lr: AdamW learning rate (0 < lr <= 1).
+        weight_decay: AdamW decoupled weight decay (0 to 1).
+        normalize: normalise inputs per layer with the train statistics.
+        augment: augmentations applied to training batches, from :data:`AUGMENTATIONS`.
+        noise_std: standard deviation of ``"noise"`` (0 to 1).
+        dropout: probability of ``"dropout"`` (0 to 0.9).
+    """
+
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    normalize: bool = True
+    augment: tuple[str, ...] = ()
+    noise_std: float = 0.01
+    dropout: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1, 1000)
+        _check_int("batch_size", self.batch_size, 1, 8192)
+        _check_float("lr", self.lr, 0.0, 1.0, low_open=True)
+        _check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_float("noise_std", self.noise_std, 0.0, 1.0)
+        _check_float("dropout", self.dropout, 0.0, 0.9)
+        if not isinstance(self.normalize, bool):
+            raise ConfigError(f"HPARAMS['normalize'] must be True or False, not {self.normalize!r}.")
+        augment = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
+        unknown = [a for a in augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(
+                f"Unknown augmentation {unknown[0]!r} in HPARAMS['augment']; "
+                f"choose from {list(AUGMENTATIONS)}."
+            )
+        object.__setattr__(self, "augment", augment)
+
+    @classmethod
+    def resolve(cls, hparams: Mapping[str, Any] | None = None, **overrides) -> Settings:
+        """Defaults, updated by a model file's ``HPARAMS``, then by non-None ``overrides``."""
+        values: dict[str, Any] = {}
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key, value in dict(hparams or {}).items():
+            if key not in known:
+                raise ConfigError(
+                    f"Unknown key {key!r} in HPARAMS; the protocol allows {sorted(known)}."
+                )
+            values[key] = value
+        cls(**values)  # the model file's own settings must be within bounds, overridden or not
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["augment"] = list(self.augment)
+        return out
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, not {value!r}.")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        bound = f"in ({low}, {high}]" if low_open else f"from {low} to {high}"
+        raise ConfigError(f"{name} must be a number {bound}, not {value!r}.")

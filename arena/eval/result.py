@@ -1,0 +1,100 @@
+"""The ``arena-result/1`` document: its JSON Schema, its summary and its validation.
+
+Numpy-free on purpose: the leaderboard checks submissions with this module and never needs
+torch. The schema ships in the package (``arena/eval/result.schema.json``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import statistics
+import tempfile
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from arena.errors import ArenaError
+
+SCHEMA_ID = "arena-result/1"
+
+
+class ResultError(ArenaError, ValueError):
+    """A result document does not follow ``arena-result/1``."""
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of ``arena-result/1``."""
+    return json.loads(resources.files("arena.eval").joinpath("result.schema.json").read_text())
+
+
+def summarize(seeds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean and sample std (ddof = 1; ``None`` for one seed) of test accuracy, mean val accuracy."""
+    test = [float(s["test_accuracy"]) for s in seeds]
+    val = [float(s["val_accuracy"]) for s in seeds]
+    return {
+        "test_mean": statistics.fmean(test),
+        "test_std": statistics.stdev(test) if len(test) > 1 else None,
+        "val_mean": statistics.fmean(val),
+        "num_seeds": len(test),
+    }
+
+
+def validate(document: Any, *, source: str = "result") -> None:
+    """Raise :class:`ResultError` naming the first problem if ``document`` is not a valid result.
+
+    Besides the schema, the summary must be the one recomputed from the per-seed numbers, and
+    the seeds must be ``0 .. S-1`` as the protocol says.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ResultError(f"{source} is not a valid {SCHEMA_ID} document: at {where}: {error.message}.")
+    seeds = [s["seed"] for s in document["seeds"]]
+    if seeds != list(range(len(seeds))) or document["protocol"]["seeds"] != len(seeds):
+        raise ResultError(f"{source}: seeds must be 0..S-1 with S = protocol.seeds; got {seeds}.")
+    expected = summarize(document["seeds"])
+    for key, value in expected.items():
+        got = document["summary"][key]
+        if (value is None) != (got is None) or (
+            value is not None and not math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12)
+        ):
+            raise ResultError(
+                f"{source}: summary.{key} is {got!r} but the per-seed numbers give {value!r}."
+            )
+
+
+def write(document: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Validate ``document`` and write it to ``path`` atomically (temporary file, then rename)."""
+    validate(document)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a result document."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ResultError(f"{path} is not valid JSON ({exc}).") from exc
+    validate(document, source=str(path))
+    return document

@@ -1,0 +1,109 @@
+"""What a model file is told about the dataset it will be trained on.
+
+``build_model(spec)`` receives a :class:`ModelSpec`. It describes one neural dataset's NeFs
+(architecture, parameter layout) and the task (number of classes); it is built from the
+manifest alone, with numpy only.
+
+The batch a model's ``forward`` receives depends on the model file's ``INPUT``:
+
+``"flat"``
+    one float32 tensor ``(B, P)``: the parameter vectors in layout order.
+``"layers"``
+    a pair ``(weights, biases)``: tuples with one tensor per dense layer of the field's
+    ``layers.*`` stack, ``weights[l]`` of shape ``(B, in_l, out_l)`` (kernel ``in_out``:
+    ``y = x @ W + b``) and ``biases[l]`` of shape ``(B, out_l)``. Other tensors (RFFNet's
+    Fourier embedding, MFN's filters) are not part of this view; use ``"graph"`` for them.
+``"graph"``
+    a pair ``(nodes, edges)``: ``(B, num_nodes, node_dim)`` and ``(B, num_edges, edge_dim)``
+    float32 tensors over the topology ``spec.graph`` (an :class:`arena.graph.GraphSpec`,
+    shared by every NeF of the dataset: ``spec.graph.edge_index`` is ``(2, E)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from arena.errors import ConfigError
+from arena.layout import Layout
+
+INPUTS = ("flat", "layers", "graph")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """The dataset, as a downstream model sees it.
+
+    Attributes:
+        dataset: the neural dataset's name, e.g. ``"neural_mnist"``.
+        arch: the NeF architecture, ``"siren"``, ``"rffnet"`` or ``"mfn"``.
+        hparams: the NeF's hyperparameters as stored in the manifest.
+        layout: the parameter layout (``spec.layout.entries``, ``spec.layout.num_params``).
+        in_dim: coordinate dimension of the NeFs (2 for images, 3 for shapes).
+        out_dim: signal channels (1 for grey images and occupancy, 3 for colour).
+        num_classes: classes of the classification task.
+    """
+
+    dataset: str
+    arch: str
+    hparams: Mapping[str, Any]
+    layout: Layout
+    in_dim: int
+    out_dim: int
+    num_classes: int
+
+    @classmethod
+    def from_manifest(cls, manifest) -> ModelSpec:
+        """Build the spec from an :class:`arena.format.Manifest` (or its JSON object)."""
+        data = manifest.data if hasattr(manifest, "data") else manifest
+        field = data["field"]
+        layout = Layout.from_json(field["layout"])
+        in_dim = field.get("in_dim", layout.entries[0][1][0])
+        out_dim = field.get("out_dim", layout.entries[-1][1][-1])
+        return cls(
+            dataset=data["name"],
+            arch=field["arch"],
+            hparams=dict(field["hparams"]),
+            layout=layout,
+            in_dim=int(in_dim),
+            out_dim=int(out_dim),
+            num_classes=int(data["source"]["num_classes"]),
+        )
+
+    @property
+    def num_params(self) -> int:
+        """P, the length of a parameter vector."""
+        return self.layout.num_params
+
+    @functools.cached_property
+    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
+        """``(in, out)`` of each dense layer in the ``"layers"`` view, in order."""
+        return tuple(self.layout.entries[i][1] for i, _ in _dense_layers(self.layout))
+
+    @functools.cached_property
+    def graph(self):
+        """The neural graph's topology (:class:`arena.graph.GraphSpec`), computed once."""
+        from arena import graph
+
+        return graph.graph_spec(self)
+
+    def __hash__(self) -> int:
+        return hash((self.dataset, self.arch, tuple(sorted(self.hparams.items())), self.layout.entries))
+
+
+def _dense_layers(layout: Layout) -> list[tuple[int, int]]:
+    """Positions ``(weight, bias)`` in ``layout.entries`` of the ``layers.<l>`` dense stack."""
+    position = {name: i for i, (name, _) in enumerate(layout.entries)}
+    pairs = []
+    for l in range(len(layout.entries)):
+        w, b = position.get(f"layers.{l}.weight"), position.get(f"layers.{l}.bias")
+        if w is None:
+            break
+        if b is None:
+            raise ConfigError(f"Layout has 'layers.{l}.weight' but no 'layers.{l}.bias'.")
+        pairs.append((w, b))
+    if not pairs:
+        raise ConfigError("Layout has no 'layers.0.weight': the 'layers' input needs a dense stack.")
+    return pairs
