@@ -41,7 +41,8 @@ def run(*, model: str = "baseline:mlp", seeds: int = 3, out: Path | None = None)
     t0 = time.perf_counter()
     document = evaluate(model, path, seeds=seeds, progress=True)
     eval_seconds = time.perf_counter() - t0
-    target = out or path.parent.parent.parent / "results" / manifest.name / f"{model.replace(':', '-')}.json"
+    label = document["model"]["name"].replace(":", "-")
+    target = out or path.parent.parent.parent / "results" / manifest.name / f"{label}.json"
     result.write(document, target)
     print_summary(document, target)
     console.print(f"evaluation wall time {eval_seconds:.1f} s")

@@ -416,6 +416,13 @@ def _splits(splits, preset, total: int) -> dict[str, tuple[int, int]]:
                 f"Split '{split}' = {lo}:{hi} is not a non-empty row range of the {total} NeFs."
             )
         out[split] = (int(lo), int(hi))
+    ordered = sorted(out.items(), key=lambda kv: kv[1])
+    for (a, (_, a_hi)), (b, (b_lo, _)) in zip(ordered, ordered[1:]):
+        if b_lo < a_hi:  # a NeF in two splits would leak (e.g. test NeFs trained on)
+            raise ConfigError(
+                f"Splits '{a}' = {out[a][0]}:{a_hi} and '{b}' = {b_lo}:{out[b][1]} overlap; "
+                "give each NeF to one split only."
+            )
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,44 +74,43 @@ def test_seeds_differ_from_each_other(digits, tmp_path):
     assert per_seed[0] != per_seed[1]
 
 
-def test_shuffled_test_labels_leave_training_and_selection_unchanged(digits, tmp_path, monkeypatch):
-    """Test labels never reach training or selection: scrambling them changes only the score."""
-    import arena.data
+def _copy_dataset(digits, dest, *, edit=None, test_labels=None):
+    """A copy of ``digits`` with its manifest edited and/or its test shards' labels replaced."""
+    import shutil
 
+    from arena import format as fmt
+
+    root = Path(shutil.copytree(digits, dest))
+    data = json.loads((root / fmt.MANIFEST_NAME).read_text())
+    if test_labels is not None:
+        paths = [e["path"] for e in data["splits"]["test"]["files"]]
+        for rel in paths:
+            arrays = {k: np.array(v) for k, v in fmt.shard_arrays(root / rel, mmap=False).items()}
+            (root / rel).unlink()
+            metrics = {k.removeprefix("metric."): v for k, v in arrays.items() if k.startswith("metric.")}
+            fmt.write_shard(root / rel, arrays["params"], test_labels(arrays["label"]), arrays["index"], metrics)
+        data["splits"]["test"] = fmt.split_entry(root, paths)
+    if edit is not None:
+        edit(data)
+    fmt.Manifest(data).write(root)
+    return root
+
+
+def test_shuffled_test_labels_leave_training_and_selection_unchanged(digits, tmp_path):
+    """Test labels never reach training or selection: scrambling them in the dataset's own
+    files (whatever path the harness reads them by) changes only the reported test score."""
     model = _model_file(tmp_path, TINY_MLP)
+    scrambled = _copy_dataset(digits, tmp_path / "scrambled",
+                              test_labels=lambda y: np.random.default_rng(0).permutation(y))
     events_clean, events_shuffled = [], []
     clean = evaluate(model, digits, **{**FAST, "progress": events_clean.append})
-
-    real_load = arena.data.load
-
-    def load_with_shuffled_test_labels(*args, **kwargs):
-        splits = real_load(*args, **kwargs)
-        test = copy.copy(splits["test"])
-        labels = np.asarray(splits["test"].labels).copy()
-        np.random.default_rng(0).shuffle(labels)
-        scrambled = _LabelsOverride(test, labels)
-        return {**splits, "test": scrambled}
-
-    monkeypatch.setattr(arena.data, "load", load_with_shuffled_test_labels)
-    shuffled = evaluate(model, digits, **{**FAST, "progress": events_shuffled.append})
+    shuffled = evaluate(model, scrambled, **{**FAST, "progress": events_shuffled.append})
+    assert shuffled["dataset"]["manifest_sha256"] != clean["dataset"]["manifest_sha256"]
     assert events_clean == [{**e, "samples_per_second": c["samples_per_second"]}
                             for e, c in zip(events_shuffled, events_clean)]
     for a, b in zip(clean["seeds"], shuffled["seeds"]):
         assert (a["val_accuracy"], a["best_epoch"]) == (b["val_accuracy"], b["best_epoch"])
     assert [s["test_accuracy"] for s in clean["seeds"]] != [s["test_accuracy"] for s in shuffled["seeds"]]
-
-
-class _LabelsOverride:
-    """A split that answers everything like ``split`` except its labels."""
-
-    def __init__(self, split, labels):
-        self._split, self.labels = split, labels
-
-    def __getattr__(self, name):
-        return getattr(self._split, name)
-
-    def __len__(self):
-        return len(self._split)
 
 
 def test_cli_writes_a_valid_result_and_prints_the_summary(digits, tmp_path):
@@ -140,6 +140,10 @@ def test_cli_writes_a_valid_result_and_prints_the_summary(digits, tmp_path):
      "        self.w = torch.nn.Parameter(torch.zeros(c))\n    def forward(self, x):\n"
      "        return self.w * x.sum(1, keepdim=True) * float('nan')\n"
      "def build_model(spec):\n    return M(spec.num_classes)\n", "training loss became nan"),
+    ("import torch\nclass M(torch.nn.Linear):\n    def forward(self, x):\n"
+     "        return super().forward(x).detach()\n"
+     "def build_model(spec):\n    return M(spec.num_params, spec.num_classes)\n",
+     "backpropagating through the model failed: RuntimeError"),
 ])
 def test_a_broken_model_file_ends_in_one_clear_line_and_writes_nothing(digits, tmp_path, body, message):
     model = _model_file(tmp_path, body)
@@ -222,3 +226,39 @@ def test_result_records_the_dataset_manifest_hash_and_model_file_hash(digits, tm
     assert doc["model"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     assert doc["summary"]["test_std"] is None  # one seed: no sample std
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_bad_command_line_override_is_not_blamed_on_the_model_file(digits, tmp_path):
+    model = _model_file(tmp_path, TINY_MLP)
+    res = CliRunner().invoke(app, [str(model), "--dataset", str(digits), "--epochs", "0", "--quiet",
+                                   "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 1 and "epochs must be an integer from 1 to 1000, not 0" in res.output
+    assert "model.py" not in res.output and "Traceback" not in res.output
+    with pytest.raises(ConfigError, match="lr must be") as err:
+        evaluate(model, digits, lr=5.0, **FAST)
+    assert not isinstance(err.value, ModelFileError)
+
+
+def test_labels_outside_the_manifests_classes_are_one_clear_error(digits, tmp_path):
+    def five_classes(data):
+        data["source"]["num_classes"] = 5
+        data["source"]["class_names"] = data["source"]["class_names"][:5]
+
+    root = _copy_dataset(digits, tmp_path / "five", edit=five_classes)
+    res = CliRunner().invoke(app, ["baseline:mlp", "--dataset", str(root), "--seeds", "1", "--epochs", "1",
+                                   "--quiet", "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "split 'train' has labels from 0 to 9" in " ".join(res.output.split())
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_spec_reads_optional_manifest_keys_the_way_loaders_do(digits, tmp_path):
+    from arena.eval import ModelSpec
+
+    data = json.loads((digits / "arena.json").read_text())
+    del data["field"]["hparams"], data["source"]["num_classes"]
+    spec = ModelSpec.from_manifest(data)
+    assert spec.hparams == {} and spec.num_classes == len(data["source"]["class_names"]) == 10
+    del data["source"]["class_names"]
+    with pytest.raises(ConfigError, match="neither source.num_classes nor source.class_names"):
+        ModelSpec.from_manifest(data)

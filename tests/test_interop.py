@@ -224,6 +224,10 @@ def test_import_hdf5_command(tmp_path):
     assert result.exit_code == 1 and "holds no .hdf5 files" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["import-hdf5", str(tmp_path / "f"), "--split", "train=0-3"])
     assert result.exit_code == 1 and "NAME=START:END" in result.output
+    result = runner.invoke(app, ["import-hdf5", str(tmp_path / "f"), "--out", str(tmp_path / "o2"),
+                                 "--split", "train=0:4", "--split", "test=3:5"])
+    assert result.exit_code == 1 and "'train' = 0:4 and 'test' = 3:5 overlap" in result.output
+    assert not (tmp_path / "o2").exists()
 
 
 def test_import_refuses_files_whose_names_and_rows_disagree(tmp_path):

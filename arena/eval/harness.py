@@ -55,12 +55,15 @@ def evaluate(
     torch_device = _device(device)
     mf = modelfile.load(model)
     try:
-        settings = Settings.resolve(mf.hparams, epochs=epochs, batch_size=batch_size, lr=lr,
-                                    weight_decay=weight_decay)
+        Settings.resolve(mf.hparams)
     except ConfigError as exc:
         raise ModelFileError(f"{mf.path}: {exc}") from None
+    # the file's own HPARAMS are fine: a bad override is the caller's mistake, not the file's
+    settings = Settings.resolve(mf.hparams, epochs=epochs, batch_size=batch_size, lr=lr,
+                                weight_decay=weight_decay)
     data = _Data.open(dataset)
     spec = ModelSpec.from_manifest(data.manifest)
+    data.check_labels(spec.num_classes)
     to_input = _input_fn(mf.input, spec)
     num_parameters = _check_model(mf, spec, data, to_input, torch_device)
 
@@ -109,6 +112,16 @@ class _Data:
 
         path = hub.resolve(str(ref))
         return cls(data.load(path), Path(path))
+
+    def check_labels(self, num_classes: int) -> None:
+        """Train and val labels must be classes ``0 .. num_classes-1`` (cross-entropy needs it)."""
+        for split, labels in (("train", self.train_labels), ("val", self.val_labels)):
+            if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+                raise ConfigError(
+                    f"Dataset at {self.path}: split '{split}' has labels from {labels.min()} to "
+                    f"{labels.max()}, but its manifest says {num_classes} classes (labels 0 to "
+                    f"{num_classes - 1}); fix source.num_classes or the labels."
+                )
 
     def test_labels(self) -> np.ndarray:
         """Only for scoring the selected checkpoint, after training and selection are over."""
@@ -185,6 +198,18 @@ def _forward(mf, net, batch) -> torch.Tensor:
     return out
 
 
+def _backward_step(mf, loss: torch.Tensor, optimizer) -> None:
+    """``loss.backward()`` and one optimizer step; a failure there is the model's (user code)."""
+    try:
+        loss.backward()
+        optimizer.step()
+    except Exception as exc:  # noqa: BLE001 - user code: detached outputs, in-place ops, hooks
+        raise ModelFileError(
+            f"{mf.path}: backpropagating through the model failed: {modelfile.describe(exc, mf.path)}. "
+            "Its logits must depend on its trainable parameters."
+        ) from exc
+
+
 def _transforms(settings: Settings, spec: ModelSpec, manifest) -> tuple[list, list]:
     """(train transforms, eval transforms): normalisation for both, augmentation for train."""
     from arena import data
@@ -240,8 +265,7 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
                     f"(seed {seed}); lower the learning rate or check the model."
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            _backward_step(mf, loss, optimizer)
             bar.advance(len(y))
         epoch_seconds.append(time.perf_counter() - t0)
         val_acc = _accuracy(mf, net, val, data.val_labels, to_input, eval_transforms, device)

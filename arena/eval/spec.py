@@ -64,12 +64,12 @@ class ModelSpec:
         out_dim = field.get("out_dim", layout.entries[-1][1][-1])
         return cls(
             dataset=data["name"],
-            arch=field["arch"],
-            hparams=dict(field["hparams"]),
+            arch=field.get("arch"),
+            hparams=dict(field.get("hparams") or {}),
             layout=layout,
             in_dim=int(in_dim),
             out_dim=int(out_dim),
-            num_classes=int(data["source"]["num_classes"]),
+            num_classes=_num_classes(data),
         )
 
     @property
@@ -91,6 +91,19 @@ class ModelSpec:
 
     def __hash__(self) -> int:
         return hash((self.dataset, self.arch, tuple(sorted(self.hparams.items())), self.layout.entries))
+
+
+def _num_classes(data: Mapping[str, Any]) -> int:
+    """``source.num_classes``, else the length of ``source.class_names`` (as :class:`Split` reads it)."""
+    source = data.get("source") or {}
+    if source.get("num_classes") is not None:
+        return int(source["num_classes"])
+    if source.get("class_names") is not None:
+        return len(source["class_names"])
+    raise ConfigError(
+        f"Dataset '{data.get('name')}' gives neither source.num_classes nor source.class_names in "
+        "its manifest, so the classification task is undefined; add one of them."
+    )
 
 
 def _dense_layers(layout: Layout) -> list[tuple[int, int]]:
