@@ -57,14 +57,15 @@ def _print_dataset(console: Console, path: Path, manifest, seconds: float) -> No
     table = Table(title=f"{manifest.name} {manifest.version}  ({path})")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    total = sum(manifest.num_examples(s) for s in manifest.splits)
+    splits = sorted(manifest.splits, key=lambda s: (["train", "val", "test"] + [s]).index(s))
+    total = sum(manifest.num_examples(s) for s in splits)
     hp = field["hparams"]
-    table.add_row("NeFs", f"{total:,} (" + ", ".join(f"{s} {manifest.num_examples(s):,}" for s in manifest.splits) + ")")
+    table.add_row("NeFs", f"{total:,} (" + ", ".join(f"{s} {manifest.num_examples(s):,}" for s in splits) + ")")
     table.add_row("field", f"{field['arch']} hidden {hp.get('hidden')}, {hp.get('layers')} layers, "
                            f"omega0 {hp.get('omega0')}: {field['num_params']:,} params")
     table.add_row("fit", f"{data['fit']['optimizer']} lr {data['fit']['lr']:g}, {data['fit']['steps']} steps")
     table.add_row("build wall time (compile included)", f"{seconds:.1f} s")
-    for split in manifest.splits:
+    for split in splits:
         m = metrics.get(split, {})
         if "psnr" in m:
             table.add_row(f"PSNR {split} (pixels / off-grid)", f"{m['psnr']:.2f} / {m['psnr_offgrid']:.2f} dB")

@@ -33,7 +33,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--verbose", action="store_true", help="print one line per epoch")
     args = parser.parse_args()
 
     import torch  # noqa: F401 - imported before timing
@@ -44,8 +46,8 @@ def main() -> None:
     for name in args.models:
         ref = name if name.endswith(".py") or ":" in name else f"baseline:{name}"
         t = time.perf_counter()
-        doc = evaluate(ref, args.dataset, seeds=args.seeds, epochs=args.epochs, device=args.device,
-                       progress=False)
+        doc = evaluate(ref, args.dataset, seeds=args.seeds, epochs=args.epochs, device=args.device, threads=args.threads,
+                       progress=_epoch_line if args.verbose else False)
         wall = time.perf_counter() - t
         result.write(doc, args.out / doc["dataset"]["name"] / f"{ref.replace(':', '-')}.json")
         s = doc["summary"]
@@ -62,6 +64,11 @@ def main() -> None:
               f"{note}; {doc['protocol']['settings']['epochs']} epochs x {args.seeds} seeds in {wall:.0f} s "
               f"({per_epoch:.2f} s/epoch, {doc['model']['num_parameters']:,} parameters)")
     print(json.dumps({"dataset": args.dataset, "device": args.device, "results": report}))
+
+
+def _epoch_line(e: dict) -> None:
+    print(f"  seed {e['seed']} epoch {e['epoch']}: val {100 * e['val_accuracy']:.2f}% "
+          f"(best {100 * e['best_val_accuracy']:.2f}%), {e['samples_per_second']:,.0f} samples/s", flush=True)
 
 
 if __name__ == "__main__":

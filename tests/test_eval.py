@@ -163,6 +163,8 @@ def test_unknown_baseline_and_missing_file_are_named(digits):
         evaluate("missing.py", digits, **FAST)
     with pytest.raises(ConfigError, match="device must be 'cpu' or 'cuda'"):
         evaluate("baseline:mlp", digits, device="tpu", **FAST)
+    with pytest.raises(ConfigError, match="threads must be a positive integer, not 0"):
+        evaluate("baseline:mlp", digits, threads=0, **FAST)
 
 
 def test_layers_input_gives_per_layer_weights_in_out_and_biases(digits, tmp_path):

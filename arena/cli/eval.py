@@ -24,6 +24,7 @@ def evaluate(
     lr: Annotated[Optional[float], typer.Option(help="Override the model file's learning rate.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Override the model file's weight decay.")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice; 1 is best on a busy shared CPU).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the arena-result/1 JSON (default: results/<dataset>/<model>.json).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -35,7 +36,7 @@ def evaluate(
     from arena.eval import result
 
     document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
-                   weight_decay=weight_decay, device=device, progress=not quiet)
+                   weight_decay=weight_decay, device=device, threads=threads, progress=not quiet)
     name = document["model"]["name"].replace("baseline:", "baseline-")
     path = out or Path("results") / document["dataset"]["name"] / f"{name}.json"
     result.write(document, path)
