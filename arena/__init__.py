@@ -22,7 +22,9 @@ from arena.errors import ArenaError, ConfigError, MissingExtraError
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "demo", "errors", "fields", "fit", "format", "hub", "layout", "metrics", "sources")
+_SUBMODULES = (
+    "data", "demo", "errors", "eval", "fields", "fit", "format", "graph", "hub", "layout", "metrics", "sources",
+)
 
 
 _FUNCTIONS = {"load": "arena.data"}  # arena.load is arena.data.load, imported on first use
