@@ -41,6 +41,7 @@ BASELINES = [
     Baseline("gnn", ALL),
     Baseline("dws", SIREN),
     Baseline("transformer", ALL),
+    Baseline("mlp", ALL, invariant=False),
 ]
 SUPPORTED = [pytest.param(b, f, id=f"{b.name}-{f}") for b in BASELINES for f in b.fields]
 UNSUPPORTED = [pytest.param(b, f, id=f"{b.name}-{f}") for b in BASELINES for f in ALL if f not in b.fields]
