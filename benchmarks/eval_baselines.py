@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["mlp"], help="baseline names or model files")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="override every model's batch size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
@@ -46,7 +47,7 @@ def main() -> None:
     for name in args.models:
         ref = name if name.endswith(".py") or ":" in name else f"baseline:{name}"
         t = time.perf_counter()
-        doc = evaluate(ref, args.dataset, seeds=args.seeds, epochs=args.epochs, device=args.device, threads=args.threads,
+        doc = evaluate(ref, args.dataset, seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size, device=args.device, threads=args.threads,
                        progress=_epoch_line if args.verbose else False)
         wall = time.perf_counter() - t
         result.write(doc, args.out / doc["dataset"]["name"] / f"{ref.replace(':', '-')}.json")
