@@ -87,8 +87,9 @@ class FileServer:
                 if name in state.cut_after:
                     body = body[: state.cut_after.pop(name)]
                     self.close_connection = True
-                self.wfile.write(body)
+                # counted before writing: the client may check the count as soon as it has the bytes
                 state.sent[name] += len(body)
+                self.wfile.write(body)
 
         return Handler
 
