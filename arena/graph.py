@@ -302,15 +302,8 @@ def _build(arch: str, layout: Layout) -> GraphSpec:
     return builders[arch](_Builder(arch, layout))
 
 
-def _count(layout: Layout, prefix: str) -> int:
-    n = 0
-    while f"{prefix}.{n}.weight" in layout.names:
-        n += 1
-    return n
-
-
 def _siren(g: _Builder) -> GraphSpec:
-    n = _count(g.layout, "layers")
+    n = g.layout.depth("layers")
     if n == 0:
         raise g.mismatch("no 'layers.0.weight'")
     prev = g.inputs(g.shape("layers.0.weight")[0])
@@ -323,7 +316,7 @@ def _siren(g: _Builder) -> GraphSpec:
 
 
 def _rffnet(g: _Builder) -> GraphSpec:
-    n = _count(g.layout, "layers")
+    n = g.layout.depth("layers")
     in_dim, half = g.shape("embedding.weight")
     if n == 0:
         raise g.mismatch("no 'layers.0.weight'")
@@ -341,7 +334,7 @@ def _rffnet(g: _Builder) -> GraphSpec:
 
 
 def _mfn(g: _Builder) -> GraphSpec:
-    k = _count(g.layout, "filters")
+    k = g.layout.depth("filters")
     if k == 0:
         raise g.mismatch("no 'filters.0.weight'")
     x = g.inputs(g.shape("filters.0.weight")[0])

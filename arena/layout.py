@@ -88,6 +88,18 @@ class Layout:
     def shape(self, name: str) -> tuple[int, ...]:
         return dict(self._entries)[name]
 
+    def depth(self, prefix: str) -> int:
+        """How many ``<prefix>.0.weight``, ``<prefix>.1.weight``, ... the layout has in a row.
+
+        ``layout.depth("layers")`` is the number of dense layers, ``depth("filters")`` MFN's
+        filters.
+        """
+        names = set(self.names)
+        n = 0
+        while f"{prefix}.{n}.weight" in names:
+            n += 1
+        return n
+
     def flatten(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
         """Concatenate per-tensor arrays into flat vectors.
 

@@ -128,3 +128,11 @@ def test_unknown_architecture_and_bad_hyperparameters_are_refused():
         fields.Siren(layers=1)
     with pytest.raises(ConfigError, match="even hidden"):
         fields.RFFNet(hidden=15)
+
+
+def test_layout_depth_counts_consecutive_numbered_tensors():
+    from arena.layout import Layout
+
+    layout = Layout([("filters.0.weight", (2, 4)), ("layers.0.weight", (2, 4)), ("layers.0.bias", (4,)),
+                     ("layers.1.weight", (4, 1)), ("layers.1.bias", (1,)), ("layers.3.weight", (1, 1))])
+    assert (layout.depth("layers"), layout.depth("filters"), layout.depth("embedding")) == (2, 1, 0)

@@ -45,19 +45,12 @@ class FieldInfo:
     @property
     def dense_layers(self) -> int:
         """How many ``layers.<l>`` dense layers the layout has."""
-        return _count(self.layout, "layers")
+        return self.layout.depth("layers")
 
     @property
     def filters(self) -> int:
         """How many ``filters.<i>`` the layout has (MFN)."""
-        return _count(self.layout, "filters")
-
-
-def _count(layout: Layout, prefix: str) -> int:
-    n = 0
-    while f"{prefix}.{n}.weight" in layout.names:
-        n += 1
-    return n
+        return self.layout.depth("filters")
 
 
 def field_info(target) -> FieldInfo:
@@ -86,7 +79,7 @@ def field_info(target) -> FieldInfo:
     return FieldInfo(
         arch,
         layout,
-        dict(field.get("hparams", {})),
+        dict(field.get("hparams") or {}),
         int(field.get("in_dim", layout.entries[0][1][0])),
         int(field.get("out_dim", layout.entries[-1][1][-1])),
     )

@@ -23,7 +23,7 @@ import torch
 from arena.errors import ArenaError, ConfigError, ModelFileError
 from arena.eval import modelfile, result
 from arena.eval.protocol import VERSION, Settings
-from arena.eval.spec import ModelSpec, _dense_layers
+from arena.eval.spec import ModelSpec, dense_stack
 
 EVAL_BATCH = 1024
 
@@ -148,14 +148,12 @@ def _input_fn(kind: str, spec: ModelSpec) -> Callable[[torch.Tensor], Any]:
     if kind == "flat":
         return lambda x: x
     if kind == "layers":
-        offsets = np.cumsum([0] + [int(np.prod(s)) for _, s in spec.layout.entries])
-        pairs = [(offsets[w], spec.layout.entries[w][1], offsets[b], spec.layout.entries[b][1])
-                 for w, b in _dense_layers(spec.layout)]
+        layout = spec.layout
+        pairs = [(layout.slice(w), layout.shape(w), layout.slice(b)) for w, b in dense_stack(layout)]
 
         def layers(x):
-            n = x.shape[0]
-            weights = tuple(x[:, o:o + s[0] * s[1]].reshape(n, *s) for o, s, _, _ in pairs)
-            biases = tuple(x[:, o:o + s[0]] for _, _, o, s in pairs)
+            weights = tuple(x[:, cols].reshape(x.shape[0], *shape) for cols, shape, _ in pairs)
+            biases = tuple(x[:, cols] for _, _, cols in pairs)
             return weights, biases
 
         return layers
@@ -217,7 +215,7 @@ def _backward_step(mf, loss: torch.Tensor, optimizer) -> None:
         ) from exc
 
 
-def _transforms(settings: Settings, spec: ModelSpec, manifest) -> tuple[list, list]:
+def _transforms(settings: Settings, manifest) -> tuple[list, list]:
     """(train transforms, eval transforms): normalisation for both, augmentation for train."""
     from arena import data
 
@@ -253,7 +251,7 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
     torch.manual_seed(seed)
     net = _build(mf, spec, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    train_transforms, eval_transforms = _transforms(settings, spec, data.manifest)
+    train_transforms, eval_transforms = _transforms(settings, data.manifest)
     train, val = data.splits["train"], data.splits["val"]
     best = (-1.0, 0, None)  # val accuracy, epoch, state
     epoch_seconds = []

@@ -57,18 +57,17 @@ class ModelSpec:
     @classmethod
     def from_manifest(cls, manifest) -> ModelSpec:
         """Build the spec from an :class:`arena.format.Manifest` (or its JSON object)."""
+        from arena.data import field_info
+
         data = manifest.data if hasattr(manifest, "data") else manifest
-        field = data["field"]
-        layout = Layout.from_json(field["layout"])
-        in_dim = field.get("in_dim", layout.entries[0][1][0])
-        out_dim = field.get("out_dim", layout.entries[-1][1][-1])
+        field = field_info(data)
         return cls(
             dataset=data["name"],
-            arch=field.get("arch"),
-            hparams=dict(field.get("hparams") or {}),
-            layout=layout,
-            in_dim=int(in_dim),
-            out_dim=int(out_dim),
+            arch=field.arch,
+            hparams=dict(field.hparams),
+            layout=field.layout,
+            in_dim=field.in_dim,
+            out_dim=field.out_dim,
             num_classes=_num_classes(data),
         )
 
@@ -80,7 +79,7 @@ class ModelSpec:
     @functools.cached_property
     def layer_shapes(self) -> tuple[tuple[int, int], ...]:
         """``(in, out)`` of each dense layer in the ``"layers"`` view, in order."""
-        return tuple(self.layout.entries[i][1] for i, _ in _dense_layers(self.layout))
+        return tuple(self.layout.shape(w) for w, _ in dense_stack(self.layout))
 
     @functools.cached_property
     def graph(self):
@@ -106,17 +105,12 @@ def _num_classes(data: Mapping[str, Any]) -> int:
     )
 
 
-def _dense_layers(layout: Layout) -> list[tuple[int, int]]:
-    """Positions ``(weight, bias)`` in ``layout.entries`` of the ``layers.<l>`` dense stack."""
-    position = {name: i for i, (name, _) in enumerate(layout.entries)}
-    pairs = []
-    for l in range(len(layout.entries)):
-        w, b = position.get(f"layers.{l}.weight"), position.get(f"layers.{l}.bias")
-        if w is None:
-            break
-        if b is None:
-            raise ConfigError(f"Layout has 'layers.{l}.weight' but no 'layers.{l}.bias'.")
-        pairs.append((w, b))
+def dense_stack(layout: Layout) -> list[tuple[str, str]]:
+    """Names ``(weight, bias)`` of the ``layers.<l>`` dense stack, input side first."""
+    pairs = [(f"layers.{l}.weight", f"layers.{l}.bias") for l in range(layout.depth("layers"))]
     if not pairs:
         raise ConfigError("Layout has no 'layers.0.weight': the 'layers' input needs a dense stack.")
+    missing = [b for _, b in pairs if b not in layout.names]
+    if missing:
+        raise ConfigError(f"Layout has no '{missing[0]}' for its weight; the dense stack is incomplete.")
     return pairs
