@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import hashlib
-import math
 import platform
 import time
 from collections.abc import Callable
@@ -103,22 +101,23 @@ def evaluate(
 class _Data:
     """The three splits of a dataset, memory-mapped; test labels are read only on request."""
 
-    def __init__(self, splits, path: Path):
+    def __init__(self, splits):
+        first = next(iter(splits.values()))
+        self.path = first.root
         missing = [s for s in ("train", "val", "test") if s not in splits]
         if missing:
-            raise ConfigError(f"Dataset at {path} has no '{missing[0]}' split; protocol v1 needs train, val and test.")
-        self.splits, self.path = splits, path
-        self.manifest = splits["train"].info
-        self.manifest_sha256 = hashlib.sha256((path / "arena.json").read_bytes()).hexdigest()
+            raise ConfigError(f"Dataset at {self.path} has no '{missing[0]}' split; protocol v1 needs train, val and test.")
+        self.splits = splits
+        self.manifest = first.info
+        self.manifest_sha256 = first.manifest_sha256  # hashed once, when the dataset was opened
         self.train_labels = np.asarray(splits["train"].labels)
         self.val_labels = np.asarray(splits["val"].labels)
 
     @classmethod
     def open(cls, ref: str | Path) -> _Data:
-        from arena import data, hub
+        from arena import data
 
-        path = hub.resolve(str(ref))
-        return cls(data.load(path), Path(path))
+        return cls(data.load(str(ref)))
 
     def check_labels(self, num_classes: int) -> None:
         """Train and val labels must be classes ``0 .. num_classes-1`` (cross-entropy needs it)."""
