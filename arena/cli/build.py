@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False)
 @user_errors
 def build(
     name: Annotated[str, typer.Argument(help="Dataset to build: digits, mnist, cifar10, microimagenet, shapenet, modelnet10.")],
-    source: Annotated[Optional[Path], typer.Option(help="Where the raw source files are (default: $ARENA_SOURCE_DIR/<source>).")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Where the raw source files are (default: $ARENA_SOURCE_DIR/<source>); mnist also takes hf://datasets/ylecun/mnist.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default: the local store, $ARENA_HOME).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Build only the first N examples of each split.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, key=value (repeatable); changes the version.")] = None,
@@ -36,6 +36,8 @@ def build(
         from arena import hub
 
         hub.check_target(push)  # a malformed target fails now, not after the build
+    if source is not None and not source.startswith("hf://"):
+        source = Path(source).expanduser()
     path = run(name, source_path=source, out=out, limit=limit,
                overrides=parse_assignments(set_ or []), progress=not quiet, download=download)
     Console().print(f"[green]built[/] {path}")

@@ -10,7 +10,8 @@ One call opens any of them, and every reader gives the same :class:`Source` inte
 
 Sources (name: what it reads -> items; official splits):
 
-- ``mnist``: the four IDX files, gzipped or not -> uint8 (28, 28, 1); train, test
+- ``mnist``: the four IDX files, gzipped or not, or ``hf://datasets/ylecun/mnist`` (Parquet)
+  -> uint8 (28, 28, 1); train, test
 - ``cifar10``: ``cifar-10-python.tar.gz``, its extracted folder, or a subset npz
   -> uint8 (32, 32, 3); train, test
 - ``microimagenet``: the Tiny ImageNet stand-in npz, or an ImageNet folder plus a super-class
@@ -21,9 +22,9 @@ Sources (name: what it reads -> items; official splits):
 - ``shapenet``: a ShapeNetCore v2 folder, the paper's 10 categories -> :class:`Mesh`; all
 
 Without a ``path``, a source is looked for in ``$ARENA_SOURCE_DIR/<name>``. Each reader's module
-documents its source-index convention. The package needs numpy, plus pillow to decode JPEGs and
-scikit-learn for ``digits`` (both in the ``build`` extra, imported only when used); it never
-imports JAX or torch.
+documents its source-index convention. The package needs numpy, plus pillow to decode JPEGs and PNGs,
+pyarrow for Parquet and scikit-learn for ``digits`` (all in the ``build`` extra, imported only
+when used); it never imports JAX or torch.
 """
 
 from __future__ import annotations

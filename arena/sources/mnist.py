@@ -1,4 +1,4 @@
-"""MNIST from its four official IDX files (gzipped or not).
+"""MNIST from its four official IDX files (gzipped or not), or from the Hugging Face dataset.
 
 Source index: position in the official training file (0..59,999), then 60,000 + position in the
 official test file (60,000..69,999). Positions and source indices coincide. Official splits:
@@ -8,6 +8,13 @@ Opened without a path, MNIST is read from ``$ARENA_SOURCE_DIR/mnist`` if that ho
 else from the cache ``<arena home>/sources/mnist/``; ``download=True`` fills the cache from the
 first of :data:`MIRRORS` (or ``$ARENA_MNIST_MIRRORS``, comma-separated base URLs) that answers,
 checking each file against the official md5 of its uncompressed content.
+
+``open_mnist("hf://datasets/ylecun/mnist[@REV]")`` reads the Hugging Face dataset instead (PNG
+images in Parquet files, see :mod:`arena.sources._parquet`). Its rows are the official files'
+examples in the official order (the dataset was converted from the IDX files by the loading
+script that enumerated them), so source indices, labels and pixels are the same as from the IDX
+files, and a neural dataset built from either is the same apart from its manifest's ``source``
+block.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from arena.errors import SourceFormatError
+from arena.sources import _parquet
 from arena.sources._base import Source, missing_files, resolve_path
 from arena.sources._download import RemoteFile, cached_source
 
@@ -35,6 +43,7 @@ MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 MIRRORS_ENV = "ARENA_MNIST_MIRRORS"
+HF_DATASET = "hf://datasets/ylecun/mnist"
 MD5 = {  # of the uncompressed files, as published with the dataset
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -161,6 +170,61 @@ class MnistSource(Source):
         return {p.name: p for p in self.files.values()}
 
 
+class MnistHubSource(Source):
+    """MNIST from a Hugging Face dataset of Parquet files (``image`` PNGs, ``label``), by default
+    ``ylecun/mnist``: the same 70,000 images, labels and source indices as :class:`MnistSource`."""
+
+    name = "mnist"
+    class_names = MnistSource.class_names
+    index_convention = MnistSource.index_convention
+
+    def __init__(self, url: str):
+        repo, commit, root, files = _parquet.fetch(url, what="the MNIST source")
+        self.url, self.path = url, root
+        self.origin = f"https://huggingface.co/datasets/{repo}"
+        self.revision = f"hf://datasets/{repo}@{commit}"
+        by_split: dict[str, list[Path]] = {"train": [], "test": []}
+        for f in files:
+            split = _parquet.split_of(f.relative_to(root).as_posix())
+            if split in by_split:
+                by_split[split].append(f)
+        if not by_split["train"] or not by_split["test"]:
+            found = ", ".join(f.relative_to(root).as_posix() for f in files)
+            raise SourceFormatError(
+                f"{url} must hold train-*.parquet and test-*.parquet files (as {HF_DATASET} does); "
+                f"found {found}."
+            )
+        self._files = [f for split in ("train", "test") for f in by_split[split]]
+        self._root = root
+        train_blobs, train_labels = _parquet.read_columns(by_split["train"])
+        test_blobs, test_labels = _parquet.read_columns(by_split["test"])
+        labels = np.concatenate([train_labels, test_labels])
+        if labels.size and (labels.min() < 0 or labels.max() > 9):
+            raise SourceFormatError(f"{url}: labels must be 0..9; got values in [{labels.min()}, {labels.max()}].")
+        self._blobs = train_blobs + test_blobs
+        self._labels_all = labels
+        self._n_train = len(train_blobs)
+
+    @property
+    def signal(self) -> dict[str, Any]:
+        return MnistSource.signal.fget(self)
+
+    def _catalogue(self):
+        n = len(self._blobs)
+        splits = {"train": np.arange(self._n_train), "test": np.arange(self._n_train, n)}
+        return self._labels_all, np.arange(n), splits
+
+    def _read(self, positions: np.ndarray) -> np.ndarray:
+        images = [
+            _parquet.decode_gray(self._blobs[p], (28, 28), what=f"{self.url} example {p}")
+            for p in positions.tolist()
+        ]
+        return np.stack(images)[..., None] if images else np.zeros((0, 28, 28, 1), np.uint8)
+
+    def _raw_files(self) -> dict[str, Path]:
+        return {f.relative_to(self._root).as_posix(): f for f in self._files}
+
+
 def remote_files() -> list[RemoteFile]:
     """The four gzipped IDX files at each mirror (``$ARENA_MNIST_MIRRORS`` or :data:`MIRRORS`)."""
     mirrors = [m.strip() for m in os.environ.get(MIRRORS_ENV, "").split(",") if m.strip()]
@@ -175,16 +239,19 @@ def _holds_files(root: Path) -> bool:
     return root.is_dir() and all(_find(root, stem) is not None for stem in FILES.values())
 
 
-def open_mnist(path: str | os.PathLike | None = None, *, download: bool = False) -> MnistSource:
+def open_mnist(path: str | os.PathLike | None = None, *, download: bool = False) -> Source:
     """Open MNIST from a directory holding the four IDX files (``.gz`` or uncompressed).
 
     Args:
-        path: the directory (or one of its files); without it, ``$ARENA_SOURCE_DIR/mnist`` or
+        path: the directory (or one of its files), or a Hugging Face dataset URL such as
+            ``hf://datasets/ylecun/mnist[@REVISION]``; without it, ``$ARENA_SOURCE_DIR/mnist`` or
             the cache ``<arena home>/sources/mnist/``.
         download: without ``path``, download the official files into the cache when neither
             place holds them (not allowed under ``ARENA_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``).
     """
-    get = URL
+    if _parquet.is_hub_url(path):
+        return MnistHubSource(str(path))
+    get = f"{URL}, or use {HF_DATASET}"
     if path is None:
         get = f"{URL}, or let open_source('mnist', download=True) fetch them"
         path = cached_source("mnist", remote_files(), download=download, present=_holds_files)
