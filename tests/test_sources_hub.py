@@ -148,3 +148,16 @@ def test_build_from_the_hub_writes_the_same_shards_as_from_the_idx_files(hub, tm
     assert a["source"]["revision"].startswith("hf://datasets/ylecun/mnist@")
     for split in ("train", "val", "test"):
         assert [f["sha256"] for f in a["splits"][split]["files"]] == [f["sha256"] for f in b["splits"][split]["files"]]
+
+
+@pytest.mark.parametrize("path, split", [
+    ("mnist/train-00000-of-00001.parquet", "train"),
+    ("data/test-00001-of-00002.parquet", "test"),
+    ("default/train/0000.parquet", "train"),
+    ("default/test/0003.parquet", "test"),
+    ("00000.parquet", None),
+])
+def test_parquet_files_are_assigned_to_splits_by_their_path(path, split):
+    from arena.sources._parquet import split_of
+
+    assert split_of(path) == split

@@ -62,7 +62,7 @@ def fetch(url: str, *, what: str) -> tuple[str, str, Path, list[Path]]:
 
 
 def split_of(relative: str) -> str | None:
-    """The split a Parquet file belongs to, from its path (``None`` when the path does not say)."""
+    """The split a Parquet file's path names: its name's prefix, or a numbered file's folder (else ``None``)."""
     path = PurePosixPath(relative)
     match = re.match(r"^([A-Za-z]+)[-_.]", path.name)
     if match:
