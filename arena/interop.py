@@ -390,7 +390,7 @@ def import_hdf5(
         "fit": {"library": "fit-a-nef", "nef": nef or None, "config": cfg or None,
                 "dtype": "float32"},
         "splits": {s: fmt.split_entry(out, names) for s, names in shard_files.items()},
-        "stats": _stats(out, shard_files, layout),
+        "stats": {"metrics": {}, "params": fmt.dataset_stats(out, shard_files, layout)[1]},
         "builder": {"name": "import-hdf5", "version": _version(),
                     "files": {p.name: fmt.sha256_file(p) for p in files}},
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -452,24 +452,6 @@ def _source(preset, dataset: str, max_label: int) -> dict[str, Any]:
         "index": "fit-a-nef NeF index (the <start>-<end> of the file names); with several fit "
                  "seeds, the source position is this index modulo the source's size",
     }
-
-
-def _stats(root: Path, shard_files, layout: Layout) -> dict[str, Any]:
-    sums = np.zeros(layout.num_params)
-    sq = np.zeros(layout.num_params)
-    n = 0
-    for rel in shard_files.get("train", next(iter(shard_files.values()))):
-        x = np.asarray(fmt.shard_arrays(root / rel)["params"], np.float64)
-        sums, sq, n = sums + x.sum(0), sq + (x * x).sum(0), n + len(x)
-    means, stds = [], []
-    for entry, _ in layout:
-        sl = layout.slice(entry)
-        count = n * (sl.stop - sl.start)
-        m = sums[sl].sum() / count
-        means.append(round(float(m), 6))
-        stds.append(round(float(math.sqrt(max(sq[sl].sum() / count - m * m, 0.0))), 6))
-    return {"metrics": {}, "params": {"per_layer_mean": means, "per_layer_std": stds,
-                                      "layers": list(layout.names)}}
 
 
 def _version() -> str:

@@ -189,7 +189,7 @@ def _shape_data(task, meshes, index) -> dict[str, np.ndarray]:
 def _manifest(p: Plan, source, field, task, shard_files, block: int) -> dict[str, Any]:
     r = p.recipe
     splits = {split: fmt.split_entry(p.out, names) for split, names in shard_files.items()}
-    metrics, params = _stats(p.out, shard_files, field.layout())
+    metrics, params = fmt.dataset_stats(p.out, shard_files, field.layout())
     manifest = {
         "format": fmt.FORMAT,
         "name": r.name,
@@ -235,29 +235,6 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int) -> dict[str
         manifest["init"] = fmt.file_entry(p.out, fmt.INIT_NAME)
     return manifest
 
-
-def _stats(root: Path, shard_files, layout) -> tuple[dict, dict]:
-    metrics = {}
-    for split, names in shard_files.items():
-        arrays = [fmt.shard_arrays(root / n) for n in names]
-        keys = sorted(k for k in arrays[0] if k.startswith(fmt.METRIC_PREFIX))
-        metrics[split] = {
-            k.removeprefix(fmt.METRIC_PREFIX): round(float(np.concatenate([a[k] for a in arrays]).mean()), 4)
-            for k in keys
-        }
-    sums = np.zeros(layout.num_params, np.float64)
-    sq = np.zeros(layout.num_params, np.float64)
-    n = 0
-    for name in shard_files["train"]:
-        x = np.asarray(fmt.shard_arrays(root / name)["params"], np.float64)
-        sums, sq, n = sums + x.sum(0), sq + (x * x).sum(0), n + len(x)
-    means, stds = [], []
-    for entry, _ in layout:
-        sl = layout.slice(entry)
-        m = sums[sl].sum() / (n * (sl.stop - sl.start))
-        means.append(round(float(m), 6))
-        stds.append(round(float(np.sqrt(max(sq[sl].sum() / (n * (sl.stop - sl.start)) - m * m, 0.0))), 6))
-    return metrics, {"per_layer_mean": means, "per_layer_std": stds, "layers": list(layout.names)}
 
 
 def _signal(task) -> dict[str, Any]:

@@ -75,5 +75,29 @@ def import_hdf5(
     written = run(path, out, name=name, splits=parse_splits(split or []), hparams=parse_hparams(hparam or []))
     typer.echo(f"imported {written}")
 
+
+@app.command()
+@user_errors
+def subset(
+    name: Annotated[str, typer.Argument(help="Dataset: a name, a directory or a URL.")],
+    train: Annotated[Optional[int], typer.Option(help="Train NeFs to keep (default: all).")] = None,
+    val: Annotated[Optional[int], typer.Option(help="Val NeFs to keep (default: all).")] = None,
+    test: Annotated[Optional[int], typer.Option(help="Test NeFs to keep (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Dataset directory to write (default: the local store, NAME_subset/VERSION).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it already holds a dataset.")] = False,
+) -> None:
+    """Write a seeded sample of a dataset's splits as a dataset of its own, NAME_subset."""
+    from arena import format as fmt
+    from arena.subset import subset as run
+
+    sizes = {k: v for k, v in {"train": train, "val": val, "test": test}.items() if v is not None}
+    written = run(name, sizes, seed=seed, out=out, force=force)
+    m = fmt.open_dataset(written).manifest
+    order = {"train": 0, "val": 1, "test": 2}
+    counts = ", ".join(f"{s} {m.num_examples(s)}" for s in sorted(m.splits, key=lambda s: (order.get(s, 3), s)))
+    typer.echo(f"wrote {m.name} {m.version} ({counts}) to {written}")
+    typer.echo(f"evaluate on it with: arena-eval MODEL --dataset {m.name if out is None else written}")
+
 def main() -> None:
     app()
