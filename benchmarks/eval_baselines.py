@@ -52,16 +52,17 @@ def main() -> None:
         wall = time.perf_counter() - t
         result.write(doc, args.out / doc["dataset"]["name"] / f"{ref.replace(':', '-')}.json")
         s = doc["summary"]
-        std = 0.0 if s["test_std"] is None else 100 * s["test_std"]
+        std = None if s["test_std"] is None else 100 * s["test_std"]  # None: one seed, no spread
         per_epoch = sum(r["epoch_seconds"] for r in doc["seeds"]) / len(doc["seeds"])
         paper = PAPER.get(doc["dataset"]["name"], {}).get(ref.removeprefix("baseline:"))
-        report[ref] = {"test_mean": round(100 * s["test_mean"], 2), "test_std": round(std, 2),
+        report[ref] = {"test_mean": round(100 * s["test_mean"], 2), "test_std": None if std is None else round(std, 2),
                        "val_mean": round(100 * s["val_mean"], 2), "epochs": doc["protocol"]["settings"]["epochs"],
                        "seconds_per_epoch": round(per_epoch, 2), "wall_s": round(wall, 1),
                        "num_parameters": doc["model"]["num_parameters"], "paper": paper,
                        "best_epochs": [r["best_epoch"] for r in doc["seeds"]]}
         note = f"  (paper {paper:.2f})" if paper else ""
-        print(f"{ref} on {doc['dataset']['name']} {doc['dataset']['version']}: test {100 * s['test_mean']:.2f} ± {std:.2f} %"
+        spread = " % (one seed)" if std is None else f" ± {std:.2f} %"
+        print(f"{ref} on {doc['dataset']['name']} {doc['dataset']['version']}: test {100 * s['test_mean']:.2f}{spread}"
               f"{note}; {doc['protocol']['settings']['epochs']} epochs x {args.seeds} seeds in {wall:.0f} s "
               f"({per_epoch:.2f} s/epoch, {doc['model']['num_parameters']:,} parameters)")
     print(json.dumps({"dataset": args.dataset, "device": args.device, "results": report}))

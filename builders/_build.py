@@ -93,6 +93,7 @@ def build(
 
     from arena import fields, fit
 
+    revision = _revision()  # the code the build starts from, not whatever is checked out at its end
     source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
     p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
     r = p.recipe
@@ -135,7 +136,7 @@ def build(
                 _check_finite(name, result)
                 fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
 
-    manifest = _manifest(p, source, field, task, shard_files, block)
+    manifest = _manifest(p, source, field, task, shard_files, block, revision)
     _card.write(p.out, manifest, r, source, field, task, p.positions["train"])
     fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
     return p.out
@@ -186,7 +187,7 @@ def _shape_data(task, meshes, index) -> dict[str, np.ndarray]:
     return task.prepare(**stack)
 
 
-def _manifest(p: Plan, source, field, task, shard_files, block: int) -> dict[str, Any]:
+def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: str) -> dict[str, Any]:
     r = p.recipe
     splits = {split: fmt.split_entry(p.out, names) for split, names in shard_files.items()}
     metrics, params = fmt.dataset_stats(p.out, shard_files, field.layout())
@@ -226,7 +227,7 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int) -> dict[str
         "builder": {
             "name": r.name.removeprefix("neural_"),
             "version": r.version,
-            "revision": _revision(),
+            "revision": revision,
             "overrides": {k: v for k, v in p.changes.items()},
             "command": canonical_command(r.name, p.changes),
         },
