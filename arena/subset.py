@@ -20,7 +20,6 @@ sizes and the seed. The directory is written under a temporary name and renamed 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,7 +33,12 @@ from arena.errors import ConfigError
 
 SUFFIX = "_subset"
 SHARD_ROWS = 5_000
-_ORDER = {"train": 0, "val": 1, "test": 2}  # splits are numbered (for the draw) and named in this order
+_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+def ordered_splits(manifest) -> list[str]:
+    """A dataset's splits as subsets number (for the draw) and name them: train, val, test, others by name."""
+    return sorted(manifest.splits, key=lambda s: (_ORDER.get(s, len(_ORDER)), s))
 
 
 def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLike | None = None,
@@ -56,8 +60,7 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
     root = hub.resolve(ref)
     files = fmt.open_dataset(root)
     parent = files.manifest.to_dict()
-    parent_sha = hashlib.sha256((root / fmt.MANIFEST_NAME).read_bytes()).hexdigest()
-    splits = sorted(files.manifest.splits, key=lambda s: (_ORDER.get(s, len(_ORDER)), s))
+    splits = ordered_splits(files.manifest)
     keep = _sizes(sizes, files.manifest, splits, parent["name"])
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, not {seed!r}.")
@@ -99,7 +102,7 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
             stats={"metrics": metrics if has_metrics else {}, "params": params},
             builder={
                 "name": "subset",
-                "of": {"name": parent["name"], "version": parent["version"], "manifest_sha256": parent_sha},
+                "of": {"name": parent["name"], "version": parent["version"], "manifest_sha256": files.manifest_sha256},
                 "sizes": {s: keep[s] for s in splits},
                 "seed": seed,
                 "command": f"arena subset {parent['name']} " + " ".join(f"--{s} {keep[s]}" for s in splits)

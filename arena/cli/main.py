@@ -89,13 +89,13 @@ def subset(
 ) -> None:
     """Write a seeded sample of a dataset's splits as a dataset of its own, NAME_subset."""
     from arena import format as fmt
+    from arena.subset import ordered_splits
     from arena.subset import subset as run
 
     sizes = {k: v for k, v in {"train": train, "val": val, "test": test}.items() if v is not None}
     written = run(name, sizes, seed=seed, out=out, force=force)
     m = fmt.open_dataset(written).manifest
-    order = {"train": 0, "val": 1, "test": 2}
-    counts = ", ".join(f"{s} {m.num_examples(s)}" for s in sorted(m.splits, key=lambda s: (order.get(s, 3), s)))
+    counts = ", ".join(f"{s} {m.num_examples(s)}" for s in ordered_splits(m))
     typer.echo(f"wrote {m.name} {m.version} ({counts}) to {written}")
     typer.echo(f"evaluate on it with: arena-eval MODEL --dataset {m.name if out is None else written}")
 
