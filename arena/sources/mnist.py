@@ -44,6 +44,7 @@ MIRRORS = (
 )
 MIRRORS_ENV = "ARENA_MNIST_MIRRORS"
 HF_DATASET = "hf://datasets/ylecun/mnist"
+SIGNAL = {"kind": "image", "shape": [28, 28, 1], "dtype": "uint8", "range": [0, 255]}
 MD5 = {  # of the uncompressed files, as published with the dataset
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -128,7 +129,7 @@ class MnistSource(Source):
 
     @property
     def signal(self) -> dict[str, Any]:
-        return {"kind": "image", "shape": [28, 28, 1], "dtype": "uint8", "range": [0, 255]}
+        return dict(SIGNAL)
 
     def _where(self, which: str) -> str:
         return f"MNIST {which} files in '{self.path}'"
@@ -195,7 +196,6 @@ class MnistHubSource(Source):
                 f"found {found}."
             )
         self._files = [f for split in ("train", "test") for f in by_split[split]]
-        self._root = root
         train_blobs, train_labels = _parquet.read_columns(by_split["train"])
         test_blobs, test_labels = _parquet.read_columns(by_split["test"])
         labels = np.concatenate([train_labels, test_labels])
@@ -207,7 +207,7 @@ class MnistHubSource(Source):
 
     @property
     def signal(self) -> dict[str, Any]:
-        return MnistSource.signal.fget(self)
+        return dict(SIGNAL)
 
     def _catalogue(self):
         n = len(self._blobs)
@@ -222,7 +222,7 @@ class MnistHubSource(Source):
         return np.stack(images)[..., None] if images else np.zeros((0, 28, 28, 1), np.uint8)
 
     def _raw_files(self) -> dict[str, Path]:
-        return {f.relative_to(self._root).as_posix(): f for f in self._files}
+        return {f.relative_to(self.path).as_posix(): f for f in self._files}
 
 
 def remote_files() -> list[RemoteFile]:
