@@ -66,10 +66,23 @@ def mnist_parquet(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch, mnist_parquet):
-    """The Hub stand-in holding ylecun/mnist (uploaded with huggingface_hub), a fresh store."""
+@pytest.fixture(scope="module")
+def served(mnist_parquet):
+    """The Hub stand-in holding ylecun/mnist, uploaded once per module with huggingface_hub."""
     from huggingface_hub import HfApi, constants
+
+    with pytest.MonkeyPatch.context() as mp, HubServer() as server:
+        mp.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        api = HfApi(endpoint=server.endpoint, token="test-token")
+        api.create_repo("ylecun/mnist", repo_type="dataset")
+        api.upload_folder(folder_path=mnist_parquet, repo_id="ylecun/mnist", repo_type="dataset")
+        yield server
+
+
+@pytest.fixture
+def hub(served, tmp_path, monkeypatch):
+    """huggingface_hub pointed at the stand-in, a fresh local store (so a cold cache) per test."""
+    from huggingface_hub import constants
 
     for var in ("ARENA_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
@@ -77,12 +90,8 @@ def hub(tmp_path, monkeypatch, mnist_parquet):
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    with HubServer() as server:
-        point_huggingface_hub_at(server.endpoint, monkeypatch)
-        api = HfApi(endpoint=server.endpoint, token="test-token")
-        api.create_repo("ylecun/mnist", repo_type="dataset")
-        api.upload_folder(folder_path=mnist_parquet, repo_id="ylecun/mnist", repo_type="dataset")
-        yield server
+    point_huggingface_hub_at(served.endpoint, monkeypatch)
+    return served
 
 
 def test_hub_mnist_gives_the_idx_files_pixels_labels_and_indices(hub):
