@@ -135,6 +135,23 @@ def test_shape_task_fits_a_sphere_and_scores_on_held_out_points():
     assert result.metrics["iou_offgrid"].min() > 0.9
 
 
+def test_shape_results_are_bit_identical_across_devices_and_chunkings():
+    rng = np.random.default_rng(3)
+    pool = rng.uniform(-1, 1, (5, 600, 3)).astype(np.float32)
+    occ = np.linalg.norm(pool, axis=-1) < 0.6
+    sets = (pool, occ, pool[:, :100], occ[:, :100], pool[:, 100:200], occ[:, 100:200])
+    field = fields.Siren(hidden=8, in_dim=3, omega0=9.0)
+    kw = dict(points_per_step=128, steps=15, init="random", seed=2, chunk_size=2, progress=False)
+    two = fit.fit_shapes(field, *sets, **kw)
+    one = fit.fit_shapes(field, *sets, devices=jax.devices()[:1], **kw)
+    pieces = [fit.fit_shapes(field, *(x[s] for x in sets), indices=np.arange(5)[s], **kw)
+              for s in (slice(0, 2), slice(2, 5))]
+    np.testing.assert_array_equal(two.params, one.params)
+    np.testing.assert_array_equal(two.params, np.concatenate([p.params for p in pieces]))
+    for name in two.metrics:
+        np.testing.assert_array_equal(two.metrics[name], one.metrics[name])
+
+
 def test_shape_batches_are_balanced_and_drawn_from_the_pool():
     import jax.numpy as jnp
 

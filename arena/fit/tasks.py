@@ -196,7 +196,11 @@ class ShapeTask:
         idx_in = jnp.minimum((u_in * jnp.maximum(n_in, 1)).astype(jnp.int32), m - 1)
         idx_out = jnp.minimum(n_in + (u_out * jnp.maximum(m - n_in, 1)).astype(jnp.int32), m - 1)
         idx = jnp.concatenate([idx_in, idx_out])
-        logits = field.apply(params, data["points"][idx])[:, 0]
+        # The batch is stored transposed, (3, points), behind a barrier that keeps XLA from
+        # folding the transpose away. A SIREN works feature-major; without this XLA contracted
+        # the points' major axis in the first layer's weight gradient, which took 40 % of a step.
+        coords = jax.lax.optimization_barrier(data["points"][idx].T).T
+        logits = field.apply(params, coords)[:, 0]
         labels = data["occupancy"][idx]
         loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()
         return loss, metrics.iou(logits > 0, labels, axis=0)
