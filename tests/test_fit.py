@@ -176,6 +176,35 @@ def test_shape_batches_are_balanced_and_drawn_from_the_pool():
     assert set(drawn_in.tolist()) <= inside_x and set(drawn_in.tolist()) <= pool_x
 
 
+@pytest.mark.parametrize("inside", [0, 7, 100])
+def test_shape_loss_labels_each_draw_with_its_pool_occupancy(inside):
+    import jax.numpy as jnp
+    import optax
+
+    task = fit.ShapeTask(points_per_step=64)
+    pts = np.random.default_rng(2).uniform(-1, 1, (1, 100, 3)).astype(np.float32)
+    occ = np.zeros((1, 100), bool)
+    occ[0, np.random.default_rng(4).permutation(100)[:inside]] = True
+    data = task.prepare(pts, occ, pts, occ, pts, occ)
+    one = {k: jnp.asarray(v[0]) for k, v in data.items()}
+
+    class FirstCoordinate:
+        def apply(self, params, coords):
+            return coords[:, :1] * 3.0
+
+    key = jax.random.key(5)
+    loss, _ = task.loss(FirstCoordinate(), {}, one, key)
+    # the draw as documented, labelled by looking the points up in the pool
+    u = np.asarray(jax.random.uniform(key, (2, 32)))
+    n_in, m = inside, 100
+    idx = np.concatenate([np.minimum((u[0] * max(n_in, 1)).astype(np.int32), m - 1),
+                          np.minimum(n_in + (u[1] * max(m - n_in, 1)).astype(np.int32), m - 1)])
+    logits = 3.0 * data["points"][0][idx, 0]
+    labels = data["occupancy"][0][idx].astype(np.float32)
+    expected = optax.sigmoid_binary_cross_entropy(jnp.asarray(logits), jnp.asarray(labels)).mean()
+    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
+
+
 def test_bad_arguments_are_refused_with_clear_errors(digits):
     with pytest.raises(ConfigError, match="Unknown optimizer 'sgd'"):
         fit.fit_images(SIREN, digits[:2], optimizer="sgd", progress=False)
