@@ -6,7 +6,8 @@ number labels) for the first ``--meshes`` ModelNet10 meshes, repeats them to ``-
 (omega0 9) with 4,096 points per step, as the shape builders do. Each round fits the NeFs twice,
 with the shipped ``ShapeTask`` and with the sampler before it (the batch handed over as drawn,
 ``(points, 3)``, so that XLA folded the SIREN's transpose into the first layer's weight
-gradient), alternating the order; the paired ratio of the two times cancels the machine's drift.
+gradient, and the labels gathered from the pool), alternating the order; the paired ratio of
+the two times cancels the machine's drift.
 
     python benchmarks/shape_fit_throughput.py            # ~2 minutes on 2 cores
 
@@ -36,7 +37,7 @@ HIDDEN, POINTS = 32, 4096
 
 @dataclasses.dataclass(frozen=True)
 class FoldedBatchTask(fit.ShapeTask):
-    """The shape task as it was before the feature-major batch (same draws, same loss)."""
+    """The shape task as it was before: batch as drawn, labels gathered (same draws, same loss)."""
 
     def loss(self, field, params, data, key):
         m = data["points"].shape[0]
