@@ -40,13 +40,7 @@ class FoldedBatchTask(fit.ShapeTask):
     """The shape task as it was before: batch as drawn, labels gathered (same draws, same loss)."""
 
     def loss(self, field, params, data, key):
-        m = data["points"].shape[0]
-        n_in = data["num_inside"]
-        half = self.points_per_step // 2
-        u_in, u_out = jax.random.uniform(key, (2, half))
-        idx_in = jnp.minimum((u_in * jnp.maximum(n_in, 1)).astype(jnp.int32), m - 1)
-        idx_out = jnp.minimum(n_in + (u_out * jnp.maximum(m - n_in, 1)).astype(jnp.int32), m - 1)
-        idx = jnp.concatenate([idx_in, idx_out])
+        idx = self.draw(data, key)
         logits = field.apply(params, data["points"][idx])[:, 0]
         labels = data["occupancy"][idx]
         loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()

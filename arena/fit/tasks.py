@@ -188,14 +188,24 @@ class ShapeTask:
             "offgrid_occupancy": np.asarray(offgrid_occupancy, bool),
         }
 
+    def draw(self, data, key) -> jax.Array:
+        """Pool indices of one step's batch (one NeF): ``points_per_step / 2`` inside, then outside.
+
+        Uniform with replacement within each class of the inside-first pool; a class the shape
+        lacks is replaced by the nearest pool end (index 0 or ``m - 1``).
+        """
+        m = data["points"].shape[0]
+        n_in = data["num_inside"]
+        u_in, u_out = jax.random.uniform(key, (2, self.points_per_step // 2))
+        idx_in = jnp.minimum((u_in * jnp.maximum(n_in, 1)).astype(jnp.int32), m - 1)
+        idx_out = jnp.minimum(n_in + (u_out * jnp.maximum(m - n_in, 1)).astype(jnp.int32), m - 1)
+        return jnp.concatenate([idx_in, idx_out])
+
     def loss(self, field, params, data, key):
         m = data["points"].shape[0]
         n_in = data["num_inside"]
         half = self.points_per_step // 2
-        u_in, u_out = jax.random.uniform(key, (2, half))
-        idx_in = jnp.minimum((u_in * jnp.maximum(n_in, 1)).astype(jnp.int32), m - 1)
-        idx_out = jnp.minimum(n_in + (u_out * jnp.maximum(m - n_in, 1)).astype(jnp.int32), m - 1)
-        idx = jnp.concatenate([idx_in, idx_out])
+        idx = self.draw(data, key)
         # The batch is stored transposed, (3, points), behind a barrier that keeps XLA from
         # folding the transpose away. A SIREN works feature-major; without this XLA contracted
         # the points' major axis in the first layer's weight gradient, which took 40 % of a step.
