@@ -9,9 +9,9 @@ The subset is a complete dataset of its own, named ``<name>_subset`` so that it 
 for the full dataset (``arena.load("neural_mnist")`` is unaffected, and an evaluation on it says
 ``neural_mnist_subset`` in its result). Its version is the parent's with the sizes and seed as
 build metadata (``1.0.0+train2000.val500.test1000.seed0``). Each split keeps ``k`` rows drawn
-uniformly without replacement (``numpy.random.default_rng([seed, split number])``, splits numbered train, val, test, then
-the others by name), in the
-parent's order; a split not given is kept whole. Parameters, labels, source indices and metrics
+uniformly without replacement (``numpy.random.default_rng([seed, split number])``, the splits
+numbered train, val, test, then the others by name), in the parent's order; a split not given
+is kept whole. Parameters, labels, source indices and metrics
 are copied bit for bit; the shared initialisation is copied; ``stats`` are recomputed over the
 subset's rows (so ``Normalize.from_manifest`` uses the subset's train statistics, as the protocol
 does for any dataset); ``builder`` records the parent (name, version, manifest sha256), the
@@ -37,7 +37,7 @@ _ORDER = {"train": 0, "val": 1, "test": 2}
 
 
 def ordered_splits(manifest) -> list[str]:
-    """A dataset's splits as subsets number (for the draw) and name them: train, val, test, others by name."""
+    """A dataset's splits in the order that numbers them for the draw: train, val, test, then others by name."""
     return sorted(manifest.splits, key=lambda s: (_ORDER.get(s, len(_ORDER)), s))
 
 

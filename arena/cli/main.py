@@ -99,5 +99,6 @@ def subset(
     typer.echo(f"wrote {m.name} {m.version} ({counts}) to {written}")
     typer.echo(f"evaluate on it with: arena-eval MODEL --dataset {m.name if out is None else written}")
 
+
 def main() -> None:
     app()
