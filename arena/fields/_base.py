@@ -35,11 +35,11 @@ class Field(Protocol):
 
 
 def hparams_of(field) -> dict[str, Any]:
-    """The architecture hyperparameters of a field dataclass (``sine`` is an implementation choice)."""
+    """The architecture hyperparameters of a field dataclass (``sine`` and ``dense`` are implementation choices)."""
     return {
         f.name: getattr(field, f.name)
         for f in dataclasses.fields(field)
-        if f.name not in ("sine", "in_dim", "out_dim")
+        if f.name not in ("sine", "dense", "in_dim", "out_dim")
     }
 
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from arena.errors import ConfigError
-from arena.fields import _sine
+from arena.fields import _dense, _sine
 from arena.fields._base import Params, hparams_of, uniform
 from arena.layout import Layout
 
@@ -33,6 +33,9 @@ class Siren:
         sine: ``"auto"`` (polynomial sine on CPU, native elsewhere), ``"poly"`` or ``"xla"``;
             an implementation choice, not a hyperparameter: all give the same function to
             float32 accuracy.
+        dense: how the hidden-to-hidden products run: ``"auto"`` (a hand-written kernel on
+            x86-64 CPUs with AVX2, XLA elsewhere), ``"kernel"`` or ``"xla"``; also an
+            implementation choice (see ``arena.fields._dense``).
 
     Example:
         >>> field = Siren(hidden=32, layers=3, omega0=9.0)
@@ -47,8 +50,11 @@ class Siren:
     in_dim: int = 2
     out_dim: int = 1
     sine: Literal["auto", "poly", "xla"] = "auto"
+    dense: Literal["auto", "kernel", "xla"] = "auto"
 
     def __post_init__(self):
+        if self.dense not in _dense.KINDS:
+            raise ConfigError(f"Unknown dense implementation '{self.dense}'; use one of {', '.join(_dense.KINDS)}.")
         if self.layers < 2:
             raise ConfigError(f"Siren needs layers >= 2 (got {self.layers}).")
         if self.hidden < 1 or self.in_dim < 1 or self.out_dim < 1:
@@ -81,7 +87,9 @@ class Siren:
         h = coords.T
         for i in range(self.layers - 1):
             w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            h = sinpi((scale * w).T @ h + (scale * b)[:, None])
+            wt = (scale * w).T
+            z = wt @ h if i == 0 else _dense.matmul(wt, h, self.dense)  # hidden -> hidden
+            h = sinpi(z + (scale * b)[:, None])
         w, b = params[f"layers.{self.layers - 1}.weight"], params[f"layers.{self.layers - 1}.bias"]
         return (w.T @ h + b[:, None]).T
 
