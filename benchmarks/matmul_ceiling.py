@@ -4,7 +4,8 @@ A step of the MNIST SIREN fit (2->32->32->1, 784 pixels, feature-major) spends m
 FLOPs in three products per NeF: the hidden layer's forward ``W^T H`` (32x32 @ 32x784), its
 weight gradient ``dZ H^T`` (32x784 @ 784x32) and its input gradient ``W dZ`` (32x32 @ 32x784).
 This script times those three products, batched over a block of 13 NeFs as the fitter runs
-them, in numpy (OpenBLAS), torch and JAX (XLA), and the 2048x2048 GEMM in numpy and torch, all
+them, in numpy (OpenBLAS), torch, JAX (XLA) and the Arena's CPU kernel (``arena.fields._dense``,
+called from JAX, where this CPU can use it), and the 2048x2048 GEMM in numpy and torch, all
 single-threaded (XLA may still use its pool for a large GEMM, so its 2048 GEMM is left out).
 The ratio of the two is the ceiling that the matrix products alone put on a fit's share of
 the matmul peak, before any sine, bias, loss or optimizer work.
@@ -23,6 +24,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # one core: the fitter runs one single-threaded XLA device per core
 
 from arena import fields  # noqa: E402,F401  (sets the XLA CPU flags: one single-threaded device per core)
+from arena.fields import _dense  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -50,7 +52,10 @@ def timers(rng):
         out["torch"] = {}
     except ImportError:
         torch = None
-    out["jax"] = {}  # last: XLA's pool threads may still spin briefly after a call
+    out["jax"] = {}  # after numpy and torch: XLA's pool threads may still spin briefly after a call
+    kernel = _dense.use_kernel("auto")
+    if kernel:
+        out["arena"] = {}
     device = jax.devices()[0]
     for name, (a_shape, b_shape, transpose) in [*PRODUCTS.items(), ("GEMM 2048", ((SIZE, SIZE), (SIZE, SIZE), False))]:
         batch = () if name.startswith("GEMM") else (NEFS,)
@@ -66,6 +71,9 @@ def timers(rng):
         ja, jb = jax.device_put(a, device), jax.device_put(b, device)
         fn = jax.jit(lambda x, y, t=transpose: jnp.matmul(x, jnp.swapaxes(y, -1, -2) if t else y, precision="highest"))
         out["jax"][name] = lambda fn=fn, ja=ja, jb=jb: fn(ja, jb).block_until_ready()
+        if kernel:
+            kfn = jax.jit(_dense._nt if transpose else _dense._nn)
+            out["arena"][name] = lambda kfn=kfn, ja=ja, jb=jb: kfn(ja, jb).block_until_ready()
     return out
 
 
@@ -93,10 +101,13 @@ def main() -> None:
     best = {name: max(r[name] for r in rates.values() if name in r) for name in names}
     # the three products have equal FLOPs, so their joint rate is the harmonic mean
     joint = len(PRODUCTS) / sum(1.0 / best[name] for name in PRODUCTS)
+    per_library = {lib: round(len(PRODUCTS) / sum(1.0 / r[name] for name in PRODUCTS), 1) for lib, r in rates.items()}
     ratio = joint / best["GEMM 2048"]
+    print("the three products together: " + ", ".join(f"{lib} {rate:.1f}" for lib, rate in per_library.items()))
     print(f"best of the libraries: the three products together {joint:.1f} GFLOP/s = "
           f"{100 * ratio:.0f} % of the 2048 GEMM's {best['GEMM 2048']:.1f}")
     print(json.dumps({"products_gflops": {k: round(best[k], 1) for k in PRODUCTS}, "joint_gflops": round(joint, 1),
+                      "joint_gflops_by_library": per_library,
                       "gemm2048_gflops": round(best["GEMM 2048"], 1), "ceiling_pct_of_gemm": round(100 * ratio, 1)}))
 
 
