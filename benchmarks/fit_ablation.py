@@ -8,8 +8,10 @@ separate throughput runs. Variants:
 
 - ``bias-matvec``: bias gradients as matrix-vector products (a ``custom_jvp`` whose tangent
   spreads the bias with a rank-1 product) instead of XLA's reduction over the points;
+- ``xla-products``: the hidden-to-hidden products by XLA instead of the Arena's CPU kernel
+  (``dense="xla"``; on a CPU where the kernel is unavailable both arms are the same);
 - ``pixel-major``: activations laid out (points, features), ``x @ W + b``, instead of
-  (features, points);
+  (features, points), with XLA's products (the kernel is feature-major);
 - ``no-sine``: a linear activation in place of the sine (not a SIREN: it bounds what any faster
   sine could gain);
 - ``no-bias``: hidden layers without biases (not a SIREN: it bounds what any bias trick could
@@ -32,7 +34,7 @@ import math
 import numpy as np
 
 from arena import fields, fit  # sets the XLA CPU flags before JAX is imported
-from arena.fields import _sine
+from arena.fields import _dense, _sine
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -61,6 +63,8 @@ class SirenVariant(fields.Siren):
     def apply(self, params, coords):
         if self.variant == "shipped":
             return super().apply(params, coords)
+        if self.variant == "xla-products":
+            return fields.Siren.apply(dataclasses.replace(self, dense="xla"), params, coords)
         sinpi = _sine.resolve_pi(self.sine)
         act = (lambda u: 0.5 * u) if self.variant == "no-sine" else sinpi
         scale = self.omega0 / math.pi
@@ -74,7 +78,7 @@ class SirenVariant(fields.Siren):
         h = coords.T
         for i in range(last):
             w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            z = (scale * w).T @ h
+            z = (scale * w).T @ h if i == 0 else _dense.matmul((scale * w).T, h, self.dense)
             if self.variant == "bias-matvec":
                 z = _add_bias_matvec(z, scale * b)
             elif self.variant != "no-bias":
@@ -86,7 +90,7 @@ class SirenVariant(fields.Siren):
         return out.T
 
 
-VARIANTS = ("bias-matvec", "pixel-major", "no-sine", "no-bias")
+VARIANTS = ("xla-products", "bias-matvec", "pixel-major", "no-sine", "no-bias")
 
 
 def main() -> None:
