@@ -1,15 +1,15 @@
 // Batched float32 products for the hidden layers of neural fields on x86-64 CPUs (AVX2 + FMA),
 // registered with XLA through the typed FFI. The shapes of a NeF fit are small and many:
-// (32 x 32) @ (32 x 784) per NeF, vmapped over a few NeFs per device. XLA:CPU runs these at
-// roughly half of one core's FMA peak; the register-blocked loops here run them near 85 %
+// (32 x 32) @ (32 x 784) per NeF, vmapped over a few NeFs per device. On one Zen 3 core XLA:CPU
+// runs them at ~70 % of a large GEMM's rate, these register-blocked loops at ~86 %
 // (benchmarks/matmul_ceiling.py). Every NeF is computed on its own, in a fixed order, so a
 // result never depends on how NeFs were batched, chunked or placed on devices.
 //
 //   arena_dense_nn: C[b] = A[b] @ B[b]     A (.., M, K), B (.., K, N) -> C (.., M, N)
 //   arena_dense_nt: C[b] = A[b] @ B[b]^T   A (.., M, P), B (.., N, P) -> C (.., M, N)
 //
-// Built on first use by arena/fields/_dense.py; the kernels carry their own target attribute,
-// so the library loads on any x86-64 CPU and arena_dense_cpu_ok() says whether to use it.
+// Compiled with -mavx2 -mfma on first use by arena/fields/_dense.py, which loads it only on CPUs
+// that have both.
 
 #include <immintrin.h>
 
@@ -19,12 +19,11 @@
 
 namespace ffi = xla::ffi;
 
-#define KERNEL
 #define UNROLL _Pragma("GCC unroll 16")
 
 namespace {
 
-KERNEL inline __m256i tail_mask(int64_t n) {  // lanes [0, n) set, 0 < n <= 8
+inline __m256i tail_mask(int64_t n) {  // lanes [0, n) set, 0 < n <= 8
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes);
 }
@@ -32,8 +31,8 @@ KERNEL inline __m256i tail_mask(int64_t n) {  // lanes [0, n) set, 0 < n <= 8
 // One (rows x 8*V) block of C = A @ B, rows in {1, .., 4}, V in {1, 2, 3}; `mask` applies to
 // the last vector (full lanes except at the right edge of C).
 template <int R, int V, bool masked>
-KERNEL inline void nn_block(const float* a, const float* b, float* c, int64_t K, int64_t N,
-                            __m256i mask) {
+inline void nn_block(const float* a, const float* b, float* c, int64_t K, int64_t N,
+                     __m256i mask) {
   __m256 acc[R][V];
   UNROLL for (int r = 0; r < R; ++r)
     UNROLL for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
@@ -61,14 +60,14 @@ KERNEL inline void nn_block(const float* a, const float* b, float* c, int64_t K,
 // Columns outer, rows inner: a 24-column panel of B (K x 24 floats, 3 KB at K = 32) stays in L1
 // while every block of rows of A passes over it.
 template <int V, bool masked>
-KERNEL void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N,
-                     __m256i mask) {
+void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N,
+              __m256i mask) {
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) nn_block<4, V, masked>(a + i * K, b, c + i * N, K, N, mask);
   for (; i < M; ++i) nn_block<1, V, masked>(a + i * K, b, c + i * N, K, N, mask);
 }
 
-KERNEL void nn(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
+void nn(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
   const __m256i full = _mm256_set1_epi32(-1);
   int64_t j = 0;
   for (; j + 24 <= N; j += 24) nn_panel<3, false>(a, b + j, c + j, M, K, N, full);
@@ -83,7 +82,7 @@ KERNEL void nn(const float* a, const float* b, float* c, int64_t M, int64_t K, i
   if (N > j) nn_panel<1, true>(a, b + j, c + j, M, K, N, tail_mask(N - j));
 }
 
-KERNEL inline float hsum(__m256 v) {
+inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -92,7 +91,7 @@ KERNEL inline float hsum(__m256 v) {
 
 // One (R x S) block of C = A @ B^T: R rows of A against S rows of B, dot products over P.
 template <int R, int S>
-KERNEL inline void nt_block(const float* a, const float* b, float* c, int64_t P, int64_t N) {
+inline void nt_block(const float* a, const float* b, float* c, int64_t P, int64_t N) {
   __m256 acc[R][S];
   UNROLL for (int r = 0; r < R; ++r)
     UNROLL for (int s = 0; s < S; ++s) acc[r][s] = _mm256_setzero_ps();
@@ -121,13 +120,13 @@ KERNEL inline void nt_block(const float* a, const float* b, float* c, int64_t P,
 // Four rows of A against three of B: 12 accumulators, 7 loads per 12 FMAs, and B is streamed
 // from L2 once per four rows of A.
 template <int R>
-KERNEL void nt_rows(const float* a, const float* b, float* c, int64_t N, int64_t P) {
+void nt_rows(const float* a, const float* b, float* c, int64_t N, int64_t P) {
   int64_t j = 0;
   for (; j + 3 <= N; j += 3) nt_block<R, 3>(a, b + j * P, c + j, P, N);
   for (; j < N; ++j) nt_block<R, 1>(a, b + j * P, c + j, P, N);
 }
 
-KERNEL void nt(const float* a, const float* b, float* c, int64_t M, int64_t N, int64_t P) {
+void nt(const float* a, const float* b, float* c, int64_t M, int64_t N, int64_t P) {
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) nt_rows<4>(a + i * P, b, c + i * N, N, P);
   for (; i < M; ++i) nt_rows<1>(a + i * P, b, c + i * N, N, P);
@@ -183,8 +182,3 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nt, DenseNT,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
-
-extern "C" int arena_dense_cpu_ok() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
