@@ -8,7 +8,7 @@ separate throughput runs. Variants:
 
 - ``bias-matvec``: bias gradients as matrix-vector products (a ``custom_jvp`` whose tangent
   spreads the bias with a rank-1 product) instead of XLA's reduction over the points;
-- ``xla-products``: the hidden-to-hidden products by XLA instead of the Arena's CPU kernel
+- ``xla-products``: the sine layers' products by XLA instead of the Arena's CPU kernel
   (``dense="xla"``; on a CPU where the kernel is unavailable both arms are the same);
 - ``pixel-major``: activations laid out (points, features), ``x @ W + b``, instead of
   (features, points), with XLA's products (the kernel is feature-major);
@@ -78,7 +78,7 @@ class SirenVariant(fields.Siren):
         h = coords.T
         for i in range(last):
             w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            z = (scale * w).T @ h if i == 0 else _dense.matmul((scale * w).T, h, self.dense)
+            z = _dense.matmul((scale * w).T, h, self.dense)
             if self.variant == "bias-matvec":
                 z = _add_bias_matvec(z, scale * b)
             elif self.variant != "no-bias":

@@ -4,7 +4,7 @@ SIREN 2->32->32->1 fit to real MNIST digits (Adam, lr 1e-3, full batch of 784 pi
 
 (a) the Arena fitter (`arena.fit.fit_images`);
 (b) a naive loop: one NeF at a time, a Python loop over a jit-compiled step, with the same model
-    code as (a): the same (polynomial) sine and the same hidden-layer products (the CPU kernel);
+    code as (a): the same (polynomial) sine and the same sine-layer products (the CPU kernel);
 (c) the fit-a-nef design: all NeFs' parameters vmapped, their losses summed, one optimizer over
     the stack, a Python loop over jit-compiled steps, XLA's sine and XLA's products.
 

@@ -1,4 +1,4 @@
-"""The hand-written CPU kernel for hidden-layer products (arena/fields/_dense.py)."""
+"""The hand-written CPU kernel for the products of SIREN layers (arena/fields/_dense.py)."""
 
 import platform
 import sys

@@ -1,4 +1,4 @@
-"""Hidden-layer matrix products through a hand-written CPU kernel.
+"""Matrix products of neural-field layers through a hand-written CPU kernel.
 
 A SIREN fit spends most of its FLOPs in three small products per NeF and step (for the MNIST
 SIREN, 32x32 @ 32x784 forward, and its two gradients), vmapped over the few NeFs a device holds.

@@ -33,9 +33,9 @@ class Siren:
         sine: ``"auto"`` (polynomial sine on CPU, native elsewhere), ``"poly"`` or ``"xla"``;
             an implementation choice, not a hyperparameter: all give the same function to
             float32 accuracy.
-        dense: how the hidden-to-hidden products run: ``"auto"`` (a hand-written kernel on
-            x86-64 CPUs with AVX2, XLA elsewhere), ``"kernel"`` or ``"xla"``; also an
-            implementation choice (see ``arena.fields._dense``).
+        dense: how the sine layers' products run: ``"auto"`` (a hand-written kernel on x86-64
+            CPUs with AVX2, XLA elsewhere), ``"kernel"`` or ``"xla"``; also an implementation
+            choice (see ``arena.fields._dense``).
 
     Example:
         >>> field = Siren(hidden=32, layers=3, omega0=9.0)
@@ -87,9 +87,7 @@ class Siren:
         h = coords.T
         for i in range(self.layers - 1):
             w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            wt = (scale * w).T
-            z = wt @ h if i == 0 else _dense.matmul(wt, h, self.dense)  # hidden -> hidden
-            h = sinpi(z + (scale * b)[:, None])
+            h = sinpi(_dense.matmul((scale * w).T, h, self.dense) + (scale * b)[:, None])
         w, b = params[f"layers.{self.layers - 1}.weight"], params[f"layers.{self.layers - 1}.bias"]
         return (w.T @ h + b[:, None]).T
 
