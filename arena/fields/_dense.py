@@ -3,9 +3,9 @@
 A SIREN fit spends most of its FLOPs in three small products per NeF and step (for the MNIST
 SIREN, 32x32 @ 32x784 forward, and its two gradients), vmapped over the few NeFs a device holds.
 ``_kernels/dense_cpu.cc`` does them with register-blocked AVX2 loops that keep the reused operand
-in L1, registered with XLA through its typed FFI. On one core here they run at ~86 % of a large
-GEMM's rate against XLA's ~70 % (``benchmarks/matmul_ceiling.py``), and the MNIST fit is ~1.25x
-faster with them (``benchmarks/fit_ablation.py --variants xla-products``).
+in L1, registered with XLA through its typed FFI. On one core here they ran at 80-86 % of a large
+GEMM's rate against XLA's 69-73 % (two runs of ``benchmarks/matmul_ceiling.py``), and the MNIST
+fit is 1.13x faster with them (``benchmarks/fit_ablation.py``, paired rounds).
 
 The kernel is compiled on first use with the system's C++ compiler against the headers that ship
 with jaxlib, into a cache (``$ARENA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/arena/kernels``, else
