@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -40,6 +41,7 @@ SOURCE = Path(__file__).with_name("_kernels") / "dense_cpu.cc"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-std=c++17", "-fPIC", "-shared", "-w")
 KINDS = ("auto", "kernel", "xla")
 _LOADED: list[ctypes.CDLL] = []  # XLA keeps the first registration for the life of the process
+_LOCK = threading.Lock()  # fits trace from one thread per device
 
 
 def cache_dir() -> Path:
@@ -120,7 +122,11 @@ def use_kernel(kind: str = "auto") -> bool:
     if kind == "xla":
         return False
     on_cpu = jax.default_backend() == "cpu"
-    usable, why = _load() if on_cpu else (False, f"the default backend is {jax.default_backend()}")
+    if on_cpu:
+        with _LOCK:
+            usable, why = _load()
+    else:
+        usable, why = False, f"the default backend is {jax.default_backend()}"
     if kind == "kernel" and not (on_cpu and usable):
         raise ConfigError(f"dense='kernel' needs the CPU kernel, but {why}; use dense='auto'.")
     return usable
