@@ -143,41 +143,36 @@ bool split(ffi::Span<const int64_t> d, int64_t* batch, int64_t* rows, int64_t* c
   return true;
 }
 
-ffi::Error DenseNN(ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b,
-                   ffi::ResultBuffer<ffi::F32> c) {
-  int64_t batch, M, K, batch_b, K_b, N;
-  if (!split(a.dimensions(), &batch, &M, &K) || !split(b.dimensions(), &batch_b, &K_b, &N) ||
-      batch != batch_b || K != K_b)
-    return ffi::Error::InvalidArgument("arena_dense_nn: operand shapes do not match");
+// C = A @ B (NN) or A @ B^T (NT, `transposed`), one matrix product per leading index
+template <bool transposed>
+ffi::Error Dense(ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b, ffi::ResultBuffer<ffi::F32> c) {
+  int64_t batch, M, K, batch_b, rows_b, cols_b;
+  if (!split(a.dimensions(), &batch, &M, &K) || !split(b.dimensions(), &batch_b, &rows_b, &cols_b) ||
+      batch != batch_b || K != (transposed ? cols_b : rows_b))
+    return ffi::Error::InvalidArgument(transposed ? "arena_dense_nt: operand shapes do not match"
+                                                  : "arena_dense_nn: operand shapes do not match");
+  const int64_t N = transposed ? rows_b : cols_b;
   const float* pa = a.typed_data();
   const float* pb = b.typed_data();
   float* pc = c->typed_data();
-  for (int64_t i = 0; i < batch; ++i) nn(pa + i * M * K, pb + i * K * N, pc + i * M * N, M, K, N);
-  return ffi::Error::Success();
-}
-
-ffi::Error DenseNT(ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b,
-                   ffi::ResultBuffer<ffi::F32> c) {
-  int64_t batch, M, P, batch_b, N, P_b;
-  if (!split(a.dimensions(), &batch, &M, &P) || !split(b.dimensions(), &batch_b, &N, &P_b) ||
-      batch != batch_b || P != P_b)
-    return ffi::Error::InvalidArgument("arena_dense_nt: operand shapes do not match");
-  const float* pa = a.typed_data();
-  const float* pb = b.typed_data();
-  float* pc = c->typed_data();
-  for (int64_t i = 0; i < batch; ++i) nt(pa + i * M * P, pb + i * N * P, pc + i * M * N, M, N, P);
+  for (int64_t i = 0; i < batch; ++i) {
+    if (transposed)
+      nt(pa + i * M * K, pb + i * N * K, pc + i * M * N, M, N, K);
+    else
+      nn(pa + i * M * K, pb + i * K * N, pc + i * M * N, M, K, N);
+  }
   return ffi::Error::Success();
 }
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nn, DenseNN,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nn, Dense<false>,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nt, DenseNT,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nt, Dense<true>,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
