@@ -115,10 +115,15 @@ def _load() -> tuple[bool, str]:
     return True, ""
 
 
-def use_kernel(kind: str = "auto") -> bool:
-    """Whether products of implementation ``kind`` run through the kernel (decided at trace time)."""
+def check_kind(kind: str) -> None:
+    """A ``ConfigError`` naming ``kind`` unless it is one of :data:`KINDS`."""
     if kind not in KINDS:
         raise ConfigError(f"Unknown dense implementation '{kind}'; use one of {', '.join(KINDS)}.")
+
+
+def use_kernel(kind: str = "auto") -> bool:
+    """Whether products of implementation ``kind`` run through the kernel (decided at trace time)."""
+    check_kind(kind)
     if kind == "xla":
         return False
     on_cpu = jax.default_backend() == "cpu"

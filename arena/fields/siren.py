@@ -53,8 +53,7 @@ class Siren:
     dense: Literal["auto", "kernel", "xla"] = "auto"
 
     def __post_init__(self):
-        if self.dense not in _dense.KINDS:
-            raise ConfigError(f"Unknown dense implementation '{self.dense}'; use one of {', '.join(_dense.KINDS)}.")
+        _dense.check_kind(self.dense)
         if self.layers < 2:
             raise ConfigError(f"Siren needs layers >= 2 (got {self.layers}).")
         if self.hidden < 1 or self.in_dim < 1 or self.out_dim < 1:
