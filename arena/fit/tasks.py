@@ -207,8 +207,9 @@ class ShapeTask:
         half = self.points_per_step // 2
         idx = self.draw(data, key)
         # The batch is stored transposed, (3, points), behind a barrier that keeps XLA from
-        # folding the transpose away. A SIREN works feature-major; without this XLA contracted
-        # the points' major axis in the first layer's weight gradient, which took 40 % of a step.
+        # folding the transpose away. A SIREN works feature-major; without this XLA's products
+        # contracted the points' major axis in the first layer's weight gradient, which took
+        # 40 % of a step (with the CPU kernel, which needs this layout anyway, it is worth 1.05x).
         coords = jax.lax.optimization_barrier(data["points"][idx].T).T
         logits = field.apply(params, coords)[:, 0]
         # The pool is sorted inside first, so the labels of the draws are known without a gather
