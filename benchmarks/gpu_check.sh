@@ -18,5 +18,7 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export ARENA_SHARED_DATA=${ARENA_SHARED_DATA:-$PWD/.gpu/data}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+# one timed run of each (--repeats 1): device time is scarce, and a dedicated GPU is not the
+# shared, noisy CPU that best-of-three guards against
 python3 benchmarks/fit_throughput.py --nefs 70000 --naive-nefs 64 --naive-steps 100 \
-  --fitanef-nefs 8192 --fitanef-steps 100
+  --fitanef-nefs 8192 --fitanef-steps 100 --repeats 1
