@@ -161,6 +161,8 @@ def main() -> None:
                         help="rounds of (peak, fit) for (a), timed runs of each baseline; the best rate counts")
     parser.add_argument("--baselines-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1 (got {args.repeats})")
 
     images = mnist_images(max(args.nefs, args.naive_nefs, args.fitanef_nefs))
     if args.baselines_only:
