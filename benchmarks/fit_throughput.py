@@ -23,7 +23,7 @@ float32 matmul peak measured here (best of numpy, torch and JAX on 2048x2048), a
 PSNR (on-grid and off-grid) of (a) after the full step count. The last line is JSON.
 
     python benchmarks/fit_throughput.py            # ~4 minutes on 2 cores
-    python benchmarks/fit_throughput.py --nefs 70000 --naive-nefs 256 --fitanef-nefs 4096  # GPU
+    bash benchmarks/gpu_check.sh                   # GPU: all 70,000 digits, one round (--repeats 1)
 """
 
 from __future__ import annotations
