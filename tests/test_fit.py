@@ -216,6 +216,36 @@ def test_bad_arguments_are_refused_with_clear_errors(digits):
         fit.fit_images(SIREN, np.zeros((8, 8), np.float32), progress=False)
     with pytest.raises(ConfigError, match="adamw"):
         fit.fit_images(SIREN, digits[:2], weight_decay=0.1, progress=False)
+    with pytest.raises(ConfigError, match="Unknown matmul precision 'bfloat16'"):
+        fit.fit_images(SIREN, digits[:2], precision="bfloat16", progress=False)
+
+
+@pytest.mark.parametrize("cap, devices", [(20000, 1), (12, 2), (37, 3), (1, 2)])
+def test_default_blocks_are_even_fit_the_budget_and_take_few_shapes(cap, devices):
+    blocks = {}
+    for n in range(1, 6 * cap + 2):
+        block = fit.even_block(n, cap, devices)
+        count = -(-n // block)
+        assert 1 <= block <= cap
+        assert -(-count // devices) == -(-n // (devices * cap))  # as few rounds over the devices as the cap allows
+        assert count * block - n < count * -(-cap // 16)  # the padding is under a grain a block
+        blocks[block] = n
+    assert len(blocks) <= 17  # multiples of cap // 16, up to cap: few programs to compile
+
+
+def test_default_block_leaves_little_padding_on_a_large_fit():
+    # 70,000 MNIST digits under a GPU's budget of 20,000: four blocks of 17,500, not 80,000 NeFs fit
+    assert fit.even_block(70000, 20000, 1) == 17500
+    # under a budget of 1,000 on two devices: 70 blocks of 1,000, an even number already
+    assert fit.even_block(70000, 1000, 2) == 1000
+
+
+def test_tensorfloat32_precision_is_recorded_and_changes_nothing_on_cpu(digits):
+    kw = dict(steps=10, mean=0.3, std=0.4, chunk_size=2, progress=False)
+    exact = fit.fit_images(SIREN, digits[:3], **kw)
+    tf32 = fit.fit_images(SIREN, digits[:3], precision="tensorfloat32", **kw)
+    assert (exact.config.precision, tf32.config.precision) == ("float32", "tensorfloat32")
+    np.testing.assert_array_equal(exact.params, tf32.params)
 
 
 _WORKER = """

@@ -41,6 +41,7 @@ class FitConfig:
     seed: int = 0
     target: float | None = None
     check_every: int = 50
+    precision: str = "float32"
 
     def optax(self) -> optax.GradientTransformation:
         if self.optimizer == "adam":
@@ -149,8 +150,8 @@ def compiled(field, task, config: FitConfig, block: int, data_spec: tuple, devic
     index = spec((block,), jnp.int32)
     data = {name: spec(shape, dtype) for name, shape, dtype in data_spec}
     state = jax.tree.map(lambda s: spec(s.shape, s.dtype), jax.eval_shape(start, shared, index))
-    # full float32 matmuls everywhere (GPUs would otherwise default to TF32)
-    with jax.default_matmul_precision("float32"):
+    # full float32 matmuls unless TF32 is asked for (GPUs would otherwise default to TF32)
+    with jax.default_matmul_precision(config.precision):
         return Executables(
             start=start.lower(shared, index).compile(),
             run=run.lower(state, data, index, spec((), jnp.int32)).compile(),
