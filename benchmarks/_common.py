@@ -32,8 +32,16 @@ def best_seconds(fn, repeats: int = 3) -> float:
     return best
 
 
-def matmul_peak_gflops(size: int = 2048) -> dict[str, float]:
-    """float32 GEMM GFLOP/s of numpy, torch and JAX on ``size x size`` matrices (best of 3 each)."""
+def matmul_peak_gflops(size: int = 2048, accelerator_size: int = 8192, precision: str = "float32") -> dict[str, float]:
+    """GEMM GFLOP/s of numpy, torch and JAX on ``size x size`` float32 matrices (best of 3 each).
+
+    JAX's GEMM runs at ``precision`` (a fit's matmul precision: ``"tensorfloat32"`` measures a
+    GPU's TF32 peak, the one a TF32 fit aims at); numpy and torch (on the CPU) run float32.
+
+    When JAX's default backend is an accelerator, its GEMM runs on ``accelerator_size`` square
+    matrices instead: a 2048 GEMM takes a GPU well under a millisecond, so launch and sync
+    overhead would understate its peak (and flatter the fit's share of it).
+    """
     flops = 2.0 * size**3
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -52,10 +60,15 @@ def matmul_peak_gflops(size: int = 2048) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
+    if jax.default_backend() != "cpu" and accelerator_size != size:
+        flops = 2.0 * accelerator_size**3
+        a = rng.standard_normal((accelerator_size, accelerator_size), dtype=np.float32)
+        b = rng.standard_normal((accelerator_size, accelerator_size), dtype=np.float32)
     ja, jb = jnp.asarray(a), jnp.asarray(b)
-    # full float32: on a GPU the default precision may round the operands to TF32, which would
-    # measure a peak the fit (float32 throughout) never aims at
-    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision="highest"))
-    mm(ja, jb).block_until_ready()
-    out["jax"] = flops / best_seconds(lambda: mm(ja, jb).block_until_ready()) / 1e9
+    # explicit: on a GPU the default precision may round the operands to TF32, which would
+    # measure a peak a float32 fit never aims at
+    mm = jax.jit(lambda x, y: jnp.matmul(x, y))
+    with jax.default_matmul_precision(precision):  # part of jit's cache key: time inside it too
+        mm(ja, jb).block_until_ready()
+        out["jax"] = flops / best_seconds(lambda: mm(ja, jb).block_until_ready()) / 1e9
     return out

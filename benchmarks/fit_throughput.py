@@ -10,7 +10,10 @@ SIREN 2->32->32->1 fit to real MNIST digits (Adam, lr 1e-3, full batch of 784 pi
 
 Each baseline runs twice, in this process (with the XLA settings the Arena applies on CPU) and in a
 fresh process with JAX's defaults, and the faster of the two counts, so the ratios are not
-flattered by handicapping a baseline. Every rate, (a)'s and the baselines', is the best of
+flattered by handicapping a baseline. All three compute their matmuls at the same precision
+(``--precision``, float32 by default), so the ratios compare designs, not numerics: on a GPU,
+JAX's default precision would let the baselines use TF32 while (a) computes exact float32 (on
+CPUs the two are the same). Every rate, (a)'s and the baselines', is the best of
 ``--repeats`` timed runs (3), as the matmul peak is the best of three runs per library.
 
 (a)'s share of the peak is measured in rounds: each round measures the peak, then times one
@@ -23,7 +26,7 @@ float32 matmul peak measured here (best of numpy, torch and JAX on 2048x2048), a
 PSNR (on-grid and off-grid) of (a) after the full step count. The last line is JSON.
 
     python benchmarks/fit_throughput.py            # ~4 minutes on 2 cores
-    bash benchmarks/gpu_check.sh                   # GPU: all 70,000 digits, one round (--repeats 1)
+    bash benchmarks/gpu_check.sh                   # GPU: all 70,000 digits, float32 then TF32
 """
 
 from __future__ import annotations
@@ -54,15 +57,19 @@ def flops_per_nef_step(pixels: int, hidden: int, channels: int) -> float:
     return 3 * 2 * pixels * (2 * hidden + hidden * hidden + hidden * channels)
 
 
-def arena_rounds(images, steps, repeats):
+def arena_rounds(images, steps, repeats, precision):
     """``repeats`` rounds of (matmul peaks, then one timed fit): ``[(peaks, NeF-steps/s)]`` and the
     fastest fit's result."""
     field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
-    kw = dict(steps=steps, lr=LR, mean=MNIST_MEAN, std=MNIST_STD, progress=False)
+    task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
+    block = fit.even_block(len(images), fit.chunk_per_device(field, task, None, jax.devices()[0]),
+                           jax.local_device_count())  # the fit's default, fixed so the warm-up compiles it
+    kw = dict(steps=steps, lr=LR, mean=MNIST_MEAN, std=MNIST_STD, precision=precision, chunk_size=block,
+              progress=False)
     fit.fit_images(field, images[:64], **kw)  # compile, as the baselines compile before timing
     rounds, results = [], []
     for _ in range(repeats):
-        peaks = matmul_peak_gflops()
+        peaks = matmul_peak_gflops(precision=precision)
         results.append(fit.fit_images(field, images, **kw))
         rounds.append((peaks, len(images) * steps / results[-1].seconds))
     return rounds, min(results, key=lambda r: r.seconds)
@@ -135,10 +142,11 @@ def fitanef_rate(images, steps, repeats):
 
 
 def baselines(args, images) -> dict[str, float]:
-    return {
-        "naive": naive_rate(images[: args.naive_nefs], args.naive_steps, args.repeats),
-        "fitanef": fitanef_rate(images[: args.fitanef_nefs], args.fitanef_steps, args.repeats),
-    }
+    with jax.default_matmul_precision(args.precision):  # the fit's own precision: see the docstring
+        return {
+            "naive": naive_rate(images[: args.naive_nefs], args.naive_steps, args.repeats),
+            "fitanef": fitanef_rate(images[: args.fitanef_nefs], args.fitanef_steps, args.repeats),
+        }
 
 
 def baselines_with_jax_defaults(argv: list[str]) -> dict[str, float]:
@@ -159,6 +167,8 @@ def main() -> None:
     parser.add_argument("--fitanef-steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of (peak, fit) for (a), timed runs of each baseline; the best rate counts")
+    parser.add_argument("--precision", choices=("float32", "tensorfloat32"), default="float32",
+                        help="matmul precision of the fit and both baselines (TF32 matters on GPUs only)")
     parser.add_argument("--baselines-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeats < 1:
@@ -170,13 +180,13 @@ def main() -> None:
         return
     print(f"devices: {jax.devices()}")
     t = time.perf_counter()
-    rounds, result = arena_rounds(images[: args.nefs], args.steps, args.repeats)
+    rounds, result = arena_rounds(images[: args.nefs], args.steps, args.repeats, args.precision)
     rates = [rate for _, rate in rounds]
     a = max(rates)
     flops = flops_per_nef_step(28 * 28, HIDDEN, 1)
     shares = [100 * rate * flops / 1e9 / max(peaks.values()) for peaks, rate in rounds]
     print(f"(a) arena fitter      {a:12,.0f} NeF-steps/s  ({args.nefs} NeFs x {args.steps} steps, best of "
-          f"{args.repeats}: " + ", ".join(f"{r:,.0f}" for r in rates) + ")")
+          f"{args.repeats}: " + ", ".join(f"{r:,.0f}" for r in rates) + f"; {args.precision} matmuls)")
     here = baselines(args, images)
     default = baselines_with_jax_defaults(sys.argv[1:])
     b, c = max(here["naive"], default["naive"]), max(here["fitanef"], default["fitanef"])
@@ -206,6 +216,7 @@ def main() -> None:
         "gflops": round(gflops, 1),
         "matmul_peak_gflops": round(max(max(p.values()) for p, _ in rounds), 1),
         "device": str(jax.devices()[0].platform),
+        "precision": args.precision,
     }))
 
 
