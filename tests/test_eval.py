@@ -167,6 +167,19 @@ def test_unknown_baseline_and_missing_file_are_named(digits):
         evaluate("baseline:mlp", digits, threads=0, **FAST)
 
 
+def test_a_missing_result_validator_fails_before_any_training(digits, monkeypatch):
+    # jsonschema is a core dependency; a broken install once lost a GPU run's training to it
+    import sys
+
+    from arena.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # makes `import jsonschema` fail
+    epochs = []
+    with pytest.raises(MissingExtraError, match="'jsonschema' package"):
+        evaluate("baseline:mlp", digits, seeds=1, epochs=1, progress=epochs.append)
+    assert epochs == []
+
+
 def test_layers_input_gives_per_layer_weights_in_out_and_biases(digits, tmp_path):
     model = _model_file(tmp_path, """
         import torch

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from arena.errors import ArenaError, ConfigError, ModelFileError
+from arena.errors import ArenaError, ConfigError, ModelFileError, require
 from arena.eval import modelfile, result
 from arena.eval.protocol import VERSION, Settings
 from arena.eval.spec import ModelSpec, dense_stack
@@ -53,6 +53,8 @@ def evaluate(
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"seeds must be a positive integer, not {seeds!r}.")
+    # the document is validated at the end: a missing validator must fail now, not after training
+    require("jsonschema", "eval", "Validating the result document")
     torch_device = _device(device)
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
