@@ -3,6 +3,7 @@
     python benchmarks/build_datasets.py digits
     python benchmarks/build_datasets.py mnist=../shared/data/mnist cifar10=../shared/data/cifar10/cifar10_lossless_subset.npz
     python benchmarks/build_datasets.py modelnet10=../shared/data/modelnet10/modelnet10_test_off.tar.gz --limit 16
+    bash benchmarks/gpu_build.sh                   # on a GPU machine: all 70,000 MNIST NeFs
 
 Each build runs as a fresh `arena-build` process (imports and compilation included) into
 `--home` (a fresh local store by default, so nothing is resumed). Quality comes from the
@@ -30,10 +31,12 @@ def main() -> None:
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="arena-bench-"))
     exe = Path(sys.executable).with_name("arena-build")
+    # without the console script (the package on PYTHONPATH, as on a GPU machine), the same entry point
+    launch = [str(exe)] if exe.exists() else [sys.executable, "-c", "from arena.cli.build import main; main()"]
     report = {}
     for spec in args.datasets:
         name, _, source = spec.partition("=")
-        cmd = [str(exe), name, "--quiet"] + (["--source", source] if source else [])
+        cmd = [*launch, name, "--quiet"] + (["--source", source] if source else [])
         cmd += ["--limit", str(args.limit)] if args.limit else []
         t = time.perf_counter()
         out = subprocess.run(cmd, env={**os.environ, "ARENA_HOME": str(home)}, capture_output=True, text=True)
