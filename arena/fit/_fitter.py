@@ -146,7 +146,7 @@ def fit(
             for images, batch IoU for shapes); checked every step, with a chunk ending early
             once all its NeFs are done (checked every ``check_every`` steps).
         precision: XLA's matmul precision, ``"float32"`` (exact) or ``"tensorfloat32"``,
-            which lets a GPU use TF32 tensor cores: on an H100/H200 about 1.3x faster for the
+            which lets a GPU use TF32 tensor cores: on an H200, 1.31x faster for the
             MNIST SIREN, at 52 dB PSNR instead of 61 (``benchmarks/gpu_check.sh``). CPUs
             compute float32 either way.
         indices: the global index of each NeF (default ``0..N-1``); pass the source indices
