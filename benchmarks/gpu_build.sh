@@ -8,14 +8,6 @@
 # carrying .gpu. Other datasets: `bash benchmarks/gpu_build.sh cifar10=PATH --limit 100`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if compgen -G ".gpu/wheels/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/arena-site .gpu/wheels/*.whl
-  export PYTHONPATH=/tmp/arena-site
-fi
-# the builders ship as `arena_builders` when installed; from a checkout, link them under that name
-mkdir -p /tmp/arena-builders && ln -sfn "$PWD/builders" /tmp/arena-builders/arena_builders
-export PYTHONPATH="/tmp/arena-builders:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export XLA_PYTHON_CLIENT_PREALLOCATE=false
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-if [[ $# -eq 0 ]]; then set -- "mnist=${ARENA_SHARED_DATA:-$PWD/.gpu/data}/mnist"; fi
+source benchmarks/_gpu_env.sh
+if [[ $# -eq 0 ]]; then set -- "mnist=$ARENA_SHARED_DATA/mnist"; fi
 python3 benchmarks/build_datasets.py "$@"

@@ -10,16 +10,7 @@
 # machine that lacks a package) are installed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if compgen -G ".gpu/wheels/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/arena-site .gpu/wheels/*.whl
-  export PYTHONPATH=/tmp/arena-site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export ARENA_SHARED_DATA=${ARENA_SHARED_DATA:-$PWD/.gpu/data}
-# JAX would take 75 % of the GPU's memory up front; the baselines' second run, in a fresh process
-# with JAX's defaults, needs some of it while this process still holds its own
-export XLA_PYTHON_CLIENT_PREALLOCATE=false
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+source benchmarks/_gpu_env.sh
 # one timed run of each (--repeats 1): device time is scarce, and a dedicated GPU is not the
 # shared, noisy CPU that best-of-three guards against. First at exact float32 (the default), then
 # with TF32 matmuls (fit and baselines alike), the precision JAX would pick on its own on a GPU.
