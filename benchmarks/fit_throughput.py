@@ -62,8 +62,7 @@ def arena_rounds(images, steps, repeats, precision):
     fastest fit's result."""
     field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
     task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
-    block = fit.even_block(len(images), fit.chunk_per_device(field, task, None, jax.devices()[0]),
-                           jax.local_device_count())  # the fit's default, fixed so the warm-up compiles it
+    block = fit.default_block(field, task, len(images), jax.local_devices())  # fixed, so the warm-up compiles it
     kw = dict(steps=steps, lr=LR, mean=MNIST_MEAN, std=MNIST_STD, precision=precision, chunk_size=block,
               progress=False)
     fit.fit_images(field, images[:64], **kw)  # compile, as the baselines compile before timing

@@ -30,8 +30,8 @@ from arena.errors import require  # noqa: E402
 require("jax", "build", "arena.fit")
 require("optax", "build", "arena.fit")
 
-from arena.fit._fitter import (FitResult, ProgressBar, chunk_per_device, even_block, fit, fit_images, fit_shapes,
-                               make_config, process_range, shared_init)  # noqa: E402
+from arena.fit._fitter import (FitResult, ProgressBar, chunk_per_device, default_block, even_block, fit,
+                               fit_images, fit_shapes, make_config, process_range, shared_init)  # noqa: E402
 from arena.fit._engine import FitConfig  # noqa: E402
 from arena.fit.tasks import ImageTask, ShapeTask  # noqa: E402
 
@@ -40,6 +40,7 @@ __all__ = [
     "FitResult",
     "ProgressBar",
     "chunk_per_device",
+    "default_block",
     "even_block",
     "ImageTask",
     "ShapeTask",

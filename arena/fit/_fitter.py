@@ -109,6 +109,11 @@ def even_block(n: int, cap: int, num_devices: int = 1) -> int:
     return min(cap, math.ceil(math.ceil(n / blocks) / grain) * grain)
 
 
+def default_block(field, task, n: int, devices, memory_budget: int | None = None) -> int:
+    """The block :func:`fit` uses for ``n`` signals on ``devices`` when no ``chunk_size`` is given."""
+    return even_block(n, chunk_per_device(field, task, memory_budget, devices[0]), len(devices))
+
+
 def fit(
     field,
     task,
@@ -174,7 +179,7 @@ def fit(
         lo, hi = process_range(n)
         data, indices, n = {k: v[lo:hi] for k, v in data.items()}, indices[lo:hi], hi - lo
     devices = tuple(jax.local_devices() if devices is None else devices)
-    block = chunk_size or even_block(n, chunk_per_device(field, task, memory_budget, devices[0]), len(devices))
+    block = chunk_size or default_block(field, task, n, devices, memory_budget)
     devices = devices[: math.ceil(n / block)]  # compile only for devices that get work
     data_spec = tuple((k, (block, *v.shape[1:]), v.dtype) for k, v in sorted(data.items()))
     programs = [_engine.compiled(field, task, config, block, data_spec, d) for d in devices]
