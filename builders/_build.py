@@ -100,8 +100,8 @@ def build(
     image = r.kind == "image"
     shape = tuple(source.signal["shape"]) if image else None
     field = fields.make(r.arch, **r.hparams, in_dim=2 if image else 3, out_dim=shape[2] if image else 1)
-    fit.make_config(steps=r.steps, lr=r.lr, optimizer=r.optimizer, weight_decay=r.weight_decay,
-                    init=r.init, seed=r.seed)  # refuse bad settings before computing anything
+    config = fit.make_config(steps=r.steps, lr=r.lr, optimizer=r.optimizer, weight_decay=r.weight_decay,
+                             init=r.init, seed=r.seed)  # refuse bad settings before computing anything
     task = (fit.ImageTask(*shape, *_image_stats(source, p.full_train)) if image
             else fit.ShapeTask(points_per_step=r.points_per_step))
     layout = field.layout()
@@ -131,12 +131,12 @@ def build(
                 data = task.prepare(signals) if image else _shape_data(task, signals, index)
                 result = fit.fit(field, task, data, steps=r.steps, lr=r.lr, optimizer=r.optimizer,
                                  weight_decay=r.weight_decay, init=r.init, seed=r.seed,
-                                 indices=index, chunk_size=block, distributed=False,
+                                 precision=config.precision, indices=index, chunk_size=block, distributed=False,
                                  progress=bar.advance)
                 _check_finite(name, result)
                 fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
 
-    manifest = _manifest(p, source, field, task, shard_files, block, revision)
+    manifest = _manifest(p, source, field, task, shard_files, block, revision, config.precision)
     _card.write(p.out, manifest, r, source, field, task, p.positions["train"])
     fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
     return p.out
@@ -187,7 +187,8 @@ def _shape_data(task, meshes, index) -> dict[str, np.ndarray]:
     return task.prepare(**stack)
 
 
-def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: str) -> dict[str, Any]:
+def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: str,
+              precision: str) -> dict[str, Any]:
     r = p.recipe
     splits = {split: fmt.split_entry(p.out, names) for split, names in shard_files.items()}
     metrics, params = fmt.dataset_stats(p.out, shard_files, field.layout())
@@ -217,7 +218,7 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: s
             "points_per_step": task.points_per_step,
             "init": {"kind": r.init, "seed": r.seed},
             "dtype": "float32",
-            "matmul_precision": "float32",
+            "matmul_precision": precision,
             "block_size": block,
             "sine": _sine_kind(field),
             "versions": _versions(),

@@ -62,6 +62,7 @@ def test_overrides_are_recorded_and_change_the_version(small_digits):
     assert m["version"].startswith("1.0.0+custom.")
     assert m["builder"]["overrides"] == {"shard_size": 20, "steps": 50, "limit": 30}
     assert m["fit"]["steps"] == 50
+    assert m["fit"]["matmul_precision"] == "float32"  # the precision the builder fit with
     published = plan(recipe("digits"), open_source("digits"))
     assert published.version == "1.0.0" and published.changes == {}
 
