@@ -137,3 +137,65 @@ def test_kernel_is_built_once_into_the_cache(fresh_kernel_state, tmp_path):
     _dense._load.cache_clear()
     assert _dense.use_kernel("kernel")
     assert built[0].stat().st_mtime_ns == stamp
+
+
+# --- the fused SIREN image step (arena_siren_mse): forward, MSE and every gradient in one call
+
+def _image_loss(field, params, height, width, values):
+    from arena.fit import ImageTask
+
+    task = ImageTask(height=height, width=width, channels=values.shape[-1], mean=(0.5,) * values.shape[-1],
+                     std=(0.5,) * values.shape[-1])
+    return task.loss(field, params, {"values": values}, None)
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    "hidden,layers,out_dim,height,width",
+    # width 32 (the MNIST SIREN); a width with a masked tail, 3 channels and a part-filled pixel
+    # tile; the smallest SIREN; a width of 32 + 8 columns; a 64-pixel-tile multiple
+    [(32, 3, 1, 28, 28), (17, 4, 3, 5, 7), (1, 2, 1, 1, 1), (40, 3, 3, 9, 11), (32, 3, 1, 8, 16)],
+)
+def test_fused_siren_step_matches_autodiff_of_the_unfused_siren(hidden, layers, out_dim, height, width):
+    fused = fields.Siren(hidden=hidden, layers=layers, omega0=30.0, out_dim=out_dim)
+    plain = fields.Siren(hidden=hidden, layers=layers, omega0=30.0, out_dim=out_dim, dense="xla")
+    key = jax.random.key(3)
+    params = jax.tree.map(lambda x: x + 0.02 * jax.random.normal(key, x.shape), fused.init(jax.random.key(0)))
+    values = jnp.asarray(_random((height * width, out_dim), 5))
+
+    def value_and_grad(field):
+        fn = jax.value_and_grad(lambda p: _image_loss(field, p, height, width, values), has_aux=True)
+        return jax.jit(fn)(params)
+
+    (loss, psnr), grads = value_and_grad(fused)
+    (ref_loss, ref_psnr), ref_grads = value_and_grad(plain)
+    assert "arena_siren_mse" in jax.jit(lambda p: _image_loss(fused, p, height, width, values)).lower(params).as_text()
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=2e-6)
+    np.testing.assert_allclose(float(psnr), float(ref_psnr), rtol=2e-6)
+    for name in ref_grads:
+        scale = float(jnp.abs(ref_grads[name]).max())
+        assert float(jnp.abs(grads[name] - ref_grads[name]).max()) <= 2e-5 * scale, name
+
+
+@needs_kernel
+def test_fused_siren_step_of_one_nef_does_not_depend_on_its_batch():
+    field = fields.Siren(hidden=32, layers=3, omega0=30.0)
+    stacked = jax.vmap(field.init)(jax.random.split(jax.random.key(1), 5))
+    values = jnp.asarray(_random((5, 28 * 28, 1), 6))
+
+    def grads(p, v):
+        return jax.grad(lambda q: _image_loss(field, q, 28, 28, v)[0])(p)
+
+    batch = jax.jit(jax.vmap(grads))(stacked, values)
+    alone = jax.jit(grads)(jax.tree.map(lambda x: x[3], stacked), values[3])
+    for name in alone:
+        np.testing.assert_array_equal(np.asarray(batch[name][3]), np.asarray(alone[name]))
+
+
+def test_fused_siren_step_is_skipped_where_it_does_not_apply():
+    coords, values = jnp.zeros((6, 2), jnp.float32), jnp.zeros((6, 1), jnp.float32)
+    layers = [(jnp.zeros((2, 4)), jnp.zeros(4)), (jnp.zeros((4, 1)), jnp.zeros(1))]
+    assert _dense.siren_mse(layers, coords, values, kind="xla") is None
+    assert _dense.siren_mse(layers, coords, values, sine="xla") is None
+    halves = [(w.astype(jnp.float16), b) for w, b in layers]
+    assert _dense.siren_mse(halves, coords, values) is None

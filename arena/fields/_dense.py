@@ -15,6 +15,16 @@ x86-64 with AVX2 and FMA, not Linux, no compiler, a non-CPU backend, or
 
 Each NeF's product is computed on its own in a fixed order, so results do not depend on how NeFs
 are batched, chunked or placed on devices.
+
+The same library holds the **fused SIREN image step** (:func:`siren_mse`, used by
+``ImageTask.loss`` through ``Siren.fused_mse``): one call per step computes a block's forward
+pass, MSE and every parameter gradient. Between the three products, XLA made separate passes
+(bias, sine, cosine, bias sums) over all of a block's activations, megabytes that do not fit in
+cache, and those passes were bound by memory traffic. The kernel instead takes each NeF tile by
+tile of 64 pixels through every layer and back, so a tile's activations stay in L1 and only the
+gradients accumulate across tiles. Measured with ``benchmarks/fit_ablation.py``
+(``unfused-step``) and ``benchmarks/fit_throughput.py`` (README). Its gradients agree with XLA's
+autodiff of :meth:`Siren.apply` to float32 rounding (``tests/test_dense.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from arena.errors import ConfigError
+from arena.fields import _sine
 
 SOURCE = Path(__file__).with_name("_kernels") / "dense_cpu.cc"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-std=c++17", "-fPIC", "-shared", "-w")
@@ -109,7 +120,7 @@ def _load() -> tuple[bool, str]:
         warnings.warn(f"arena: the CPU dense kernel is unavailable, using XLA's products ({err})", stacklevel=3)
         return False, str(err)
     if not _LOADED:
-        for name in ("arena_dense_nn", "arena_dense_nt"):
+        for name in ("arena_dense_nn", "arena_dense_nt", "arena_siren_mse"):
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
         _LOADED.append(lib)
     return True, ""
@@ -165,6 +176,53 @@ def _kernel_matmul_bwd(residuals, g):
 
 
 _kernel_matmul.defvjp(_kernel_matmul_fwd, _kernel_matmul_bwd)
+
+
+def _siren_mse_call(layers, coords, values):
+    flat = [x for layer in layers for x in layer]
+    out = [jax.ShapeDtypeStruct(values.shape[-1:], jnp.float32)]
+    out += [jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in flat]
+    mse, *grads = jax.ffi.ffi_call("arena_siren_mse", out, vmap_method="broadcast_all")(coords, values, *flat)
+    return mse, tuple(zip(grads[::2], grads[1::2]))
+
+
+@jax.custom_vjp
+def _siren_mse(layers, coords, values):
+    mse, _ = _siren_mse_call(layers, coords, values)
+    return mse.mean(), mse
+
+
+def _siren_mse_fwd(layers, coords, values):
+    mse, grads = _siren_mse_call(layers, coords, values)
+    return (mse.mean(), mse), grads  # the kernel computed the loss's gradients with the loss
+
+
+def _siren_mse_bwd(grads, cotangents):
+    g, _ = cotangents  # the per-channel MSE leaves siren_mse through stop_gradient: no cotangent
+    return jax.tree.map(lambda x: g * x, grads), None, None
+
+
+_siren_mse.defvjp(_siren_mse_fwd, _siren_mse_bwd)
+
+
+def siren_mse(layers, coords, values, kind: str = "auto", sine: str = "auto"):
+    """The MSE of a SIREN fit to ``values (P, C)`` at ``coords (P, in)``, through the fused kernel.
+
+    ``layers`` is ``((A_0, c_0), ..., (W, b))``: the sine layers' weights ``(in_l, H)`` and
+    biases ``(H,)`` already multiplied by ``omega0 / pi`` (each computes ``sin(pi (h A + c))``),
+    then the linear output layer ``(H, C)``, ``(C,)``. Returns ``(loss, mse)``: the loss (the
+    mean over channels of the per-channel MSE ``mse``, ``(C,)``), differentiable in ``layers``
+    only, and ``mse`` without gradient; or ``None`` where the kernel does not apply (``kind`` and
+    ``sine`` as for the SIREN, non-float32 inputs). One kernel call runs the forward pass, the
+    error and every gradient, tile by tile of pixels in cache (see ``_kernels/dense_cpu.cc``).
+    """
+    arrays = [coords, values, *(x for layer in layers for x in layer)]
+    if any(x.dtype != jnp.float32 for x in arrays) or _sine.resolve_pi(sine) is not _sine.sinpi:
+        return None
+    if not use_kernel(kind):
+        return None
+    loss, mse = _siren_mse(tuple(tuple(layer) for layer in layers), coords, values)
+    return loss, jax.lax.stop_gradient(mse)
 
 
 def matmul(a: jax.Array, b: jax.Array, kind: str = "auto") -> jax.Array:

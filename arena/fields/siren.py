@@ -90,5 +90,20 @@ class Siren:
         w, b = params[f"layers.{self.layers - 1}.weight"], params[f"layers.{self.layers - 1}.bias"]
         return (w.T @ h + b[:, None]).T
 
+    def fused_mse(self, params: Params, coords: jax.Array, values: jax.Array):
+        """``(loss, per-channel MSE)`` of this SIREN fit to ``values (P, C)`` at ``coords (P, in)``.
+
+        The loss is the mean over channels of the MSE, differentiable in ``params``; it is
+        computed with its gradients by one fused CPU kernel call (``_dense.siren_mse``). Returns
+        ``None`` where that kernel does not apply (then a task computes the loss from
+        :meth:`apply`; both agree to float32 rounding).
+        """
+        scale = self.omega0 / math.pi
+        layers = []
+        for i in range(self.layers):
+            w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
+            layers.append((w, b) if i == self.layers - 1 else (scale * w, scale * b))
+        return _dense.siren_mse(layers, coords, values, self.dense, self.sine)
+
     def hparams(self) -> dict:
         return hparams_of(self)

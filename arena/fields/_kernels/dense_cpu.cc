@@ -7,13 +7,17 @@
 //
 //   arena_dense_nn: C[b] = A[b] @ B[b]     A (.., M, K), B (.., K, N) -> C (.., M, N)
 //   arena_dense_nt: C[b] = A[b] @ B[b]^T   A (.., M, P), B (.., N, P) -> C (.., M, N)
+//   arena_siren_mse: a SIREN's image MSE and all its gradients in one call (see SirenMse below)
 //
 // Compiled with -mavx2 -mfma on first use by arena/fields/_dense.py, which loads it only on CPUs
 // that have both.
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -87,6 +91,13 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// The horizontal sums of a[0..7], as one vector.
+inline __m256 hsum8(const __m256* a) {
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
 }
 
 // One (R x S) block of C = A @ B^T: R rows of A against S rows of B, dot products over P.
@@ -164,6 +175,354 @@ ffi::Error Dense(ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b, ffi::ResultBu
   return ffi::Error::Success();
 }
 
+// ---------------------------------------------------------------------------------------------
+// A whole SIREN image-fitting step per NeF: forward pass, MSE and every gradient, over tiles of
+// kTile pixels. The products above run over all of a block's activations (NeFs x width x pixels,
+// megabytes), and the passes between them (bias, sine, cosine, gradient products) were bound by
+// memory traffic. A SIREN is independent per pixel except for its parameter gradients, so here
+// each tile of pixels goes through every layer and back while its activations (kTile x width
+// floats per layer) stay in L1, and only the gradients accumulate across tiles. Layout is
+// pixel-major inside a tile: h (T x K) @ A (K x H), so every product is a row-block times a
+// register-resident panel, with no horizontal sums on the hot path.
+
+#ifndef ARENA_TILE
+#define ARENA_TILE 64
+#endif
+constexpr int64_t kTile = ARENA_TILE;
+
+// sin(pi u) and pi cos(pi u) of 8 lanes: k = round(u) (exact), f = u - k in [-1/2, 1/2] (exact),
+// odd/even polynomials in f (the coefficients of arena/fields/_sine.py), and the sign (-1)^k
+// from the low bit of k.
+constexpr double kPi = 3.141592653589793;
+constexpr float kSin[5] = {3.1415925797560846f, -5.167706862999895f, 2.550031140296041f,
+                           -0.5980438695035822f, 0.07721773734022513f};
+constexpr float kPiCos[5] = {float(kPi * 0.9999999533181323), float(kPi * -4.934792830699702),
+                             float(kPi * 4.058411301006365), float(kPi * -1.3318760087995334),
+                             float(kPi * 0.21968811421590026)};
+
+inline void sincospi(__m256 u, __m256* s, __m256* d) {
+  const __m256 k = _mm256_round_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(u, k);
+  const __m256 f2 = _mm256_mul_ps(f, f);
+  __m256 ps = _mm256_set1_ps(kSin[4]);
+  __m256 pc = _mm256_set1_ps(kPiCos[4]);
+  UNROLL for (int i = 3; i >= 0; --i) {
+    ps = _mm256_fmadd_ps(ps, f2, _mm256_set1_ps(kSin[i]));
+    pc = _mm256_fmadd_ps(pc, f2, _mm256_set1_ps(kPiCos[i]));
+  }
+  const __m256 sign = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtps_epi32(k), 31));
+  *s = _mm256_xor_ps(_mm256_mul_ps(ps, f), sign);
+  *d = _mm256_xor_ps(pc, sign);
+}
+
+inline __m256 load(const float* p, bool masked, __m256i mask) {
+  return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+inline void store(float* p, __m256 v, bool masked, __m256i mask) {
+  if (masked)
+    _mm256_maskstore_ps(p, mask, v);
+  else
+    _mm256_storeu_ps(p, v);
+}
+
+// C (K x N) += A^T @ B for A (T x K) and B (T x N): R rows of C (columns k.. of A) by V vectors.
+template <int R, int V, bool masked>
+inline void tn_block(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N,
+                     __m256i mask) {
+  __m256 acc[R][V];
+  UNROLL for (int r = 0; r < R; ++r)
+    UNROLL for (int v = 0; v < V; ++v) acc[r][v] = load(c + r * N + 8 * v, masked && v == V - 1, mask);
+  for (int64_t p = 0; p < T; ++p) {
+    __m256 bv[V];
+    UNROLL for (int v = 0; v < V; ++v) bv[v] = load(b + p * N + 8 * v, masked && v == V - 1, mask);
+    UNROLL for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + p * K + r);
+      UNROLL for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+  UNROLL for (int r = 0; r < R; ++r)
+    UNROLL for (int v = 0; v < V; ++v) store(c + r * N + 8 * v, acc[r][v], masked && v == V - 1, mask);
+}
+
+template <int V, bool masked>
+void tn_panel(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, __m256i mask) {
+  int64_t i = 0;
+  for (; i + 4 <= K; i += 4) tn_block<4, V, masked>(a + i, b, c + i * N, T, K, N, mask);
+  for (; i < K; ++i) tn_block<1, V, masked>(a + i, b, c + i * N, T, K, N, mask);
+}
+
+// 32-column panels take 3 rows at a time: 12 accumulators, 4 panel vectors and a broadcast
+// fill the 16 registers (the fastest shape for width-32 SIRENs on Zen 3, measured).
+template <>
+void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N,
+                        __m256i mask) {
+  int64_t i = 0;
+  for (; i + 3 <= K; i += 3) tn_block<3, 4, false>(a + i, b, c + i * N, T, K, N, mask);
+  if (i + 2 <= K) {
+    tn_block<2, 4, false>(a + i, b, c + i * N, T, K, N, mask);
+    i += 2;
+  }
+  if (i < K) tn_block<1, 4, false>(a + i, b, c + i * N, T, K, N, mask);
+}
+
+void tn_acc(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N) {
+  const __m256i full = _mm256_set1_epi32(-1);
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) tn_panel<4, false>(a, b + j, c + j, T, K, N, full);
+  for (; j + 24 <= N; j += 24) tn_panel<3, false>(a, b + j, c + j, T, K, N, full);
+  if (N - j >= 16) {
+    tn_panel<2, false>(a, b + j, c + j, T, K, N, full);
+    j += 16;
+  }
+  if (N - j >= 8) {
+    tn_panel<1, false>(a, b + j, c + j, T, K, N, full);
+    j += 8;
+  }
+  if (N > j) tn_panel<1, true>(a, b + j, c + j, T, K, N, tail_mask(N - j));
+}
+
+// C (T x N) = A (T x K) @ B (K x N) for the pixel-major tiles, where N is a layer's width:
+// 32-column panels 3 rows at a time, then the panels of nn() for what is left.
+void nn_px(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
+  const __m256i full = _mm256_set1_epi32(-1);
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) {
+    int64_t i = 0;
+    for (; i + 3 <= M; i += 3) nn_block<3, 4, false>(a + i * K, b + j, c + i * N + j, K, N, full);
+    if (i + 2 <= M) {
+      nn_block<2, 4, false>(a + i * K, b + j, c + i * N + j, K, N, full);
+      i += 2;
+    }
+    if (i < M) nn_block<1, 4, false>(a + i * K, b + j, c + i * N + j, K, N, full);
+  }
+  for (; j + 24 <= N; j += 24) nn_panel<3, false>(a, b + j, c + j, M, K, N, full);
+  if (N - j >= 16) {
+    nn_panel<2, false>(a, b + j, c + j, M, K, N, full);
+    j += 16;
+  }
+  if (N - j >= 8) {
+    nn_panel<1, false>(a, b + j, c + j, M, K, N, full);
+    j += 8;
+  }
+  if (N > j) nn_panel<1, true>(a, b + j, c + j, M, K, N, tail_mask(N - j));
+}
+
+// Row-wise over a (T x H) tile, 8 columns at a time with a masked tail.
+template <class F>
+inline void for_vectors(int64_t H, F&& f) {
+  const __m256i full = _mm256_set1_epi32(-1);
+  int64_t j = 0;
+  for (; j + 8 <= H; j += 8) f(j, false, full);
+  if (j < H) f(j, true, tail_mask(H - j));
+}
+
+// In place: u (T x H) -> sin(pi (u + bias)); d = pi cos(pi (u + bias)).
+void sine_tile(float* u, float* d, const float* bias, int64_t T, int64_t H) {
+  for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
+    const __m256 bj = load(bias + j, masked, mask);
+    for (int64_t p = 0; p < T; ++p) {
+      __m256 sv, dv;
+      sincospi(_mm256_add_ps(load(u + p * H + j, masked, mask), bj), &sv, &dv);
+      store(u + p * H + j, sv, masked, mask);
+      store(d + p * H + j, dv, masked, mask);
+    }
+  });
+}
+
+// gu = gh * d (T x H), and the bias gradient db (H) += column sums of gu.
+void sine_backward_tile(const float* gh, const float* d, float* gu, float* db, int64_t T, int64_t H) {
+  for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
+    __m256 acc = load(db + j, masked, mask);
+    for (int64_t p = 0; p < T; ++p) {
+      const __m256 g = _mm256_mul_ps(load(gh + p * H + j, masked, mask), load(d + p * H + j, masked, mask));
+      store(gu + p * H + j, g, masked, mask);
+      acc = _mm256_add_ps(acc, g);
+    }
+    store(db + j, acc, masked, mask);
+  });
+}
+
+struct SirenScratch {
+  std::vector<float> s, d, gh, gu, at, wt, dwt, gy;
+};
+
+// The linear output layer for `rows` (<= 8) pixels of a tile, from the last sine layer's
+// activations h (rows x H) and derivative d: the error against t (rows x C), its gradients for
+// the output weights (transposed, sc.dwt) and bias (db), and the last sine layer's
+// g_u = (g_y W^T) * d with its bias gradient (dblast). `full` (rows == 8) unrolls the pixels.
+template <bool full>
+inline void output_group(const float* h, const float* t, const float* d, float* gu, int64_t rows, int64_t H,
+                         int64_t C, float gscale, const float* bias, float* db, float* dblast, double* sse,
+                         SirenScratch& sc) {
+  const int64_t n = full ? 8 : rows;
+  for (int64_t ch = 0; ch < C; ++ch) {
+    const float* w = sc.wt.data() + ch * H;
+    __m256 acc[8];
+    UNROLL for (int64_t q = 0; q < 8; ++q) acc[q] = _mm256_setzero_ps();
+    for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
+      const __m256 wv = load(w + j, masked, mask);
+      UNROLL for (int64_t q = 0; q < n; ++q) acc[q] = _mm256_fmadd_ps(load(h + q * H + j, masked, mask), wv, acc[q]);
+    });
+    alignas(32) float y[8];
+    _mm256_store_ps(y, hsum8(acc));
+    for (int64_t q = 0; q < n; ++q) {
+      const float r = y[q] + bias[ch] - t[q * C + ch];
+      sse[ch] += static_cast<double>(r) * r;
+      sc.gy[q * C + ch] = gscale * r;
+      db[ch] += gscale * r;
+    }
+  }
+  for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
+    __m256 gh[8];
+    UNROLL for (int64_t q = 0; q < 8; ++q) gh[q] = _mm256_setzero_ps();
+    for (int64_t ch = 0; ch < C; ++ch) {
+      const __m256 w = load(sc.wt.data() + ch * H + j, masked, mask);
+      float* dwp = sc.dwt.data() + ch * H + j;
+      __m256 dw = load(dwp, masked, mask);
+      UNROLL for (int64_t q = 0; q < n; ++q) {
+        const __m256 g = _mm256_broadcast_ss(&sc.gy[q * C + ch]);
+        dw = _mm256_fmadd_ps(g, load(h + q * H + j, masked, mask), dw);
+        gh[q] = _mm256_fmadd_ps(g, w, gh[q]);
+      }
+      store(dwp, dw, masked, mask);
+    }
+    __m256 dbv = load(dblast + j, masked, mask);
+    UNROLL for (int64_t q = 0; q < n; ++q) {
+      const __m256 g = _mm256_mul_ps(gh[q], load(d + q * H + j, masked, mask));
+      store(gu + q * H + j, g, masked, mask);
+      dbv = _mm256_add_ps(dbv, g);
+    }
+    store(dblast + j, dbv, masked, mask);
+  });
+}
+
+// One NeF. x (P x in) coordinates, t (P x C) targets; a[l] (in_l x out_l) and c[l] (out_l) the
+// layers (the sine layers' already scaled by omega0 / pi); da, dc their gradients (overwritten);
+// mse (C) the per-channel mean squared errors. The loss is their mean over channels.
+void siren_mse_one(const float* x, const float* t, const float* const* a, const float* const* c,
+                   float* const* da, float* const* dc, float* mse, int64_t P, int64_t in, int64_t H,
+                   int64_t C, int64_t L, SirenScratch& sc) {
+  const int64_t hidden = L - 1;  // sine layers
+  sc.s.resize(hidden * kTile * H);
+  sc.d.resize(hidden * kTile * H);
+  sc.gh.resize(kTile * H);
+  sc.gu.resize(kTile * H);
+  sc.at.resize(hidden * H * H);
+  sc.wt.resize(C * H);
+  sc.dwt.assign(C * H, 0.0f);
+  sc.gy.resize(8 * C);
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t rows = l == 0 ? in : H, cols = l == L - 1 ? C : H;
+    std::fill(da[l], da[l] + rows * cols, 0.0f);
+    std::fill(dc[l], dc[l] + cols, 0.0f);
+  }
+  for (int64_t l = 1; l < hidden; ++l)  // A_l^T for the backward product g_h = g_u A_l^T
+    for (int64_t i = 0; i < H; ++i)
+      for (int64_t j = 0; j < H; ++j) sc.at[l * H * H + j * H + i] = a[l][i * H + j];
+  for (int64_t i = 0; i < H; ++i)
+    for (int64_t k = 0; k < C; ++k) sc.wt[k * H + i] = a[L - 1][i * C + k];
+  std::vector<double> sse(C, 0.0);
+  const float gscale = 2.0f / static_cast<float>(P * C);
+
+  for (int64_t p0 = 0; p0 < P; p0 += kTile) {
+    const int64_t T = std::min(kTile, P - p0);
+    const float* xt = x + p0 * in;
+    // forward through the sine layers
+    const float* h = xt;
+    int64_t k = in;
+    for (int64_t l = 0; l < hidden; ++l) {
+      float* s = sc.s.data() + l * kTile * H;
+      nn_px(h, a[l], s, T, k, H);
+      sine_tile(s, sc.d.data() + l * kTile * H, c[l], T, H);
+      h = s;
+      k = H;
+    }
+    // the linear output layer, the error and its gradients, 8 pixels at a time; then the last
+    // sine layer's g_u = (g_y W^T) * d directly (g_h is never stored for it)
+    const float* dlast = sc.d.data() + (hidden - 1) * kTile * H;
+    float* const dblast = dc[hidden - 1];
+    for (int64_t q0 = 0; q0 < T; q0 += 8) {
+      const int64_t n = std::min<int64_t>(8, T - q0);
+      if (n == 8)
+        output_group<true>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, 8, H, C, gscale,
+                           c[L - 1], dc[L - 1], dblast, sse.data(), sc);
+      else
+        output_group<false>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, n, H, C, gscale,
+                            c[L - 1], dc[L - 1], dblast, sse.data(), sc);
+    }
+    // backward through the sine layers
+    for (int64_t l = hidden - 1; l >= 0; --l) {
+      if (l < hidden - 1) sine_backward_tile(sc.gh.data(), sc.d.data() + l * kTile * H, sc.gu.data(), dc[l], T, H);
+      const float* hp = l == 0 ? xt : sc.s.data() + (l - 1) * kTile * H;
+      tn_acc(hp, sc.gu.data(), da[l], T, l == 0 ? in : H, H);
+      if (l > 0) nn_px(sc.gu.data(), sc.at.data() + l * H * H, sc.gh.data(), T, H, H);
+    }
+  }
+  for (int64_t i = 0; i < H; ++i)
+    for (int64_t ch = 0; ch < C; ++ch) da[L - 1][i * C + ch] = sc.dwt[ch * H + i];
+  for (int64_t ch = 0; ch < C; ++ch) mse[ch] = static_cast<float>(sse[ch] / static_cast<double>(P));
+}
+
+// Arguments: x (B, P, in), t (B, P, C), then weight (B, in_l, out_l) and bias (B, out_l) of each
+// of the L layers. Results: mse (B, C), then the gradient of the loss (the mean of mse) with
+// respect to each weight and bias, in the same order and shapes.
+ffi::Error SirenMse(ffi::RemainingArgs args, ffi::RemainingRets rets) {
+  const auto bad = [](const char* what) {
+    return ffi::Error::InvalidArgument(std::string("arena_siren_mse: ") + what);
+  };
+  if (args.size() < 6 || args.size() % 2 != 0 || rets.size() != args.size() - 1)
+    return bad("expected x, t, then a weight and a bias per layer (at least two layers)");
+  const int64_t L = (args.size() - 2) / 2;
+  auto x = args.get<ffi::Buffer<ffi::F32>>(0);
+  auto t = args.get<ffi::Buffer<ffi::F32>>(1);
+  auto mse = rets.get<ffi::Buffer<ffi::F32>>(0);
+  if (!x || !t || !mse) return bad("x, t and mse must be float32 buffers");
+  // leading dimensions are a batch of NeFs (as vmap leaves them); the last two are the matrix
+  int64_t B, P, in, Bt, Pt, C;
+  if (!split(x->dimensions(), &B, &P, &in) || !split(t->dimensions(), &Bt, &Pt, &C) || B != Bt || P != Pt ||
+      P < 1 || in < 1 || C < 1)
+    return bad("x and t must be (.., P, in) and (.., P, C) with the same leading dimensions");
+  std::vector<const float*> a(L), c(L);
+  std::vector<float*> da(L), dc(L);
+  int64_t H = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    auto w = args.get<ffi::Buffer<ffi::F32>>(2 + 2 * l);
+    auto b = args.get<ffi::Buffer<ffi::F32>>(3 + 2 * l);
+    auto dw = rets.get<ffi::Buffer<ffi::F32>>(1 + 2 * l);
+    auto db = rets.get<ffi::Buffer<ffi::F32>>(2 + 2 * l);
+    if (!w || !b || !dw || !db) return bad("every weight, bias and gradient must be a float32 buffer");
+    const auto wd = w->dimensions();
+    if (l == 0 && wd.size() >= 2) H = wd[wd.size() - 1];
+    const int64_t rows = l == 0 ? in : H, cols = l == L - 1 ? C : H;
+    const size_t wsize = static_cast<size_t>(B * rows * cols), bsize = static_cast<size_t>(B * cols);
+    if (H < 1 || wd.size() < 2 || wd[wd.size() - 2] != rows || wd[wd.size() - 1] != cols ||
+        w->element_count() != wsize || b->element_count() != bsize || (*dw)->element_count() != wsize ||
+        (*db)->element_count() != bsize)
+      return bad("layer shapes do not chain (in -> H -> ... -> H -> C)");
+    a[l] = w->typed_data();
+    c[l] = b->typed_data();
+    da[l] = (*dw)->typed_data();
+    dc[l] = (*db)->typed_data();
+  }
+  if ((*mse)->element_count() != static_cast<size_t>(B * C)) return bad("mse must be (.., C)");
+  thread_local SirenScratch scratch;
+  std::vector<const float*> ai(L), ci(L);
+  std::vector<float*> dai(L), dci(L);
+  for (int64_t i = 0; i < B; ++i) {
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t rows = l == 0 ? in : H, cols = l == L - 1 ? C : H;
+      ai[l] = a[l] + i * rows * cols;
+      ci[l] = c[l] + i * cols;
+      dai[l] = da[l] + i * rows * cols;
+      dci[l] = dc[l] + i * cols;
+    }
+    siren_mse_one(x->typed_data() + i * P * in, t->typed_data() + i * P * C, ai.data(), ci.data(),
+                  dai.data(), dci.data(), (*mse)->typed_data() + i * C, P, in, H, C, L, scratch);
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nn, Dense<false>,
@@ -177,3 +536,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nt, Dense<true>,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_siren_mse, SirenMse,
+                              ffi::Ffi::Bind().RemainingArgs().RemainingRets());
