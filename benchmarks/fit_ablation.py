@@ -6,6 +6,9 @@ shipped SIREN's time in the same round. The machine's drift (+-10 % between runs
 cancels in such neighbours, so the median ratio over the rounds is a steadier figure than two
 separate throughput runs. Variants:
 
+- ``unfused-step``: the loss and gradients from XLA's autodiff of ``apply`` (the kernel's
+  products, XLA's elementwise passes between them) instead of the fused SIREN step kernel,
+  which runs forward, MSE and backward tile by tile of pixels in cache;
 - ``bias-matvec``: bias gradients as matrix-vector products (a ``custom_jvp`` whose tangent
   spreads the bias with a rank-1 product) instead of XLA's reduction over the points;
 - ``xla-products``: the sine layers' products by XLA instead of the Arena's CPU kernel
@@ -60,8 +63,12 @@ class SirenVariant(fields.Siren):
 
     variant: str = "shipped"
 
+    def fused_mse(self, params, coords, values):
+        # every variant but the shipped SIREN computes its loss from its own apply()
+        return super().fused_mse(params, coords, values) if self.variant == "shipped" else None
+
     def apply(self, params, coords):
-        if self.variant == "shipped":
+        if self.variant in ("shipped", "unfused-step"):
             return super().apply(params, coords)
         if self.variant == "xla-products":
             return fields.Siren.apply(dataclasses.replace(self, dense="xla"), params, coords)
@@ -90,7 +97,7 @@ class SirenVariant(fields.Siren):
         return out.T
 
 
-VARIANTS = ("xla-products", "bias-matvec", "pixel-major", "no-sine", "no-bias")
+VARIANTS = ("unfused-step", "xla-products", "bias-matvec", "pixel-major", "no-sine", "no-bias")
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ SIREN 2->32->32->1 fit to real MNIST digits (Adam, lr 1e-3, full batch of 784 pi
 
 (a) the Arena fitter (`arena.fit.fit_images`);
 (b) a naive loop: one NeF at a time, a Python loop over a jit-compiled step, with the same model
-    code as (a): the same (polynomial) sine and the same sine-layer products (the CPU kernel);
+    and loss code as (a): the same polynomial sine and, on x86-64 CPUs, the same fused SIREN step
+    kernel (forward, MSE and gradients in one call);
 (c) the fit-a-nef design: all NeFs' parameters vmapped, their losses summed, one optimizer over
     the stack, a Python loop over jit-compiled steps, XLA's sine and XLA's products.
 
@@ -40,7 +41,7 @@ import time
 
 import numpy as np
 
-from arena import fields, fit, metrics  # sets the XLA CPU flags before JAX is imported
+from arena import fields, fit  # sets the XLA CPU flags before JAX is imported
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -75,16 +76,20 @@ def arena_rounds(images, steps, repeats, precision):
 
 
 def _loss_fn(field, task):
-    coords = jnp.asarray(metrics.pixel_centres(task.height, task.width))
+    """One NeF's loss as the fitter computes it (``task.loss``), so (b) runs (a)'s per-NeF code.
+
+    For the shipped SIREN on an x86-64 CPU that is the fused step kernel; for (c)'s SIREN
+    (XLA's sine and products) it is ``field.apply`` and the MSE, as fit-a-nef computes it.
+    """
 
     def loss(params, values):
-        return ((field.apply(params, coords) - values) ** 2).mean()
+        return task.loss(field, params, {"values": values}, None)[0]
 
     return loss
 
 
 def naive_rate(images, steps, repeats):
-    """One NeF at a time: a Python loop over a jitted Adam step (same model and sine as Arena)."""
+    """One NeF at a time: a Python loop over a jitted Adam step (same model and loss code as Arena)."""
     field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
     task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
     values = task.prepare(images)["values"]
