@@ -199,3 +199,19 @@ def test_fused_siren_step_is_skipped_where_it_does_not_apply():
     assert _dense.siren_mse(layers, coords, values, sine="xla") is None
     halves = [(w.astype(jnp.float16), b) for w, b in layers]
     assert _dense.siren_mse(halves, coords, values) is None
+
+
+def test_siren_subclass_with_its_own_apply_gets_its_loss_from_that_apply():
+    class Halved(fields.Siren):
+        def apply(self, params, coords):
+            return 0.5 * super().apply(params, coords)
+
+    field = Halved(hidden=8, layers=3, omega0=30.0)
+    params = field.init(jax.random.key(0))
+    values = jnp.asarray(_random((4 * 5, 1), 7))
+    assert field.fused_mse(params, jnp.zeros((20, 2), jnp.float32), values) is None
+    loss, _ = _image_loss(field, params, 4, 5, values)
+    from arena import metrics
+
+    pred = field.apply(params, jnp.asarray(metrics.pixel_centres(4, 5)))
+    np.testing.assert_allclose(float(loss), float(jnp.mean((pred - values) ** 2)), rtol=1e-6)

@@ -96,8 +96,11 @@ class Siren:
         The loss is the mean over channels of the MSE, differentiable in ``params``; it is
         computed with its gradients by one fused CPU kernel call (``_dense.siren_mse``). Returns
         ``None`` where that kernel does not apply (then a task computes the loss from
-        :meth:`apply`; both agree to float32 rounding).
+        :meth:`apply`; both agree to float32 rounding), and for subclasses that override
+        :meth:`apply`, whose loss must come from their own forward pass.
         """
+        if type(self).apply is not Siren.apply:
+            return None
         scale = self.omega0 / math.pi
         layers = []
         for i in range(self.layers):
