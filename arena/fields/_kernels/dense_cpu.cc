@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -61,6 +62,28 @@ inline void nn_block(const float* a, const float* b, float* c, int64_t K, int64_
     }
 }
 
+// Splits N columns into panels of 32 (with `wide`), 24, 16 and 8 columns and a masked tail, and
+// calls panel(V, masked, first column, mask) for each, V (vectors) and masked as constants.
+template <bool wide, class F>
+inline void column_panels(int64_t N, F&& panel) {
+  using std::integral_constant;
+  const __m256i full = _mm256_set1_epi32(-1);
+  const std::false_type whole;
+  int64_t j = 0;
+  if (wide)
+    for (; j + 32 <= N; j += 32) panel(integral_constant<int, 4>{}, whole, j, full);
+  for (; j + 24 <= N; j += 24) panel(integral_constant<int, 3>{}, whole, j, full);
+  if (N - j >= 16) {
+    panel(integral_constant<int, 2>{}, whole, j, full);
+    j += 16;
+  }
+  if (N - j >= 8) {
+    panel(integral_constant<int, 1>{}, whole, j, full);
+    j += 8;
+  }
+  if (N > j) panel(integral_constant<int, 1>{}, std::true_type{}, j, tail_mask(N - j));
+}
+
 // Columns outer, rows inner: a 24-column panel of B (K x 24 floats, 3 KB at K = 32) stays in L1
 // while every block of rows of A passes over it.
 template <int V, bool masked>
@@ -71,19 +94,28 @@ void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, in
   for (; i < M; ++i) nn_block<1, V, masked>(a + i * K, b, c + i * N, K, N, mask);
 }
 
+// 32-column panels (the pixel-major products of the fused step) take 3 rows at a time: 12
+// accumulators, 4 panel vectors and a broadcast fill the 16 registers (the fastest shape for
+// width-32 SIRENs on Zen 3, measured).
+template <>
+void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N,
+                        __m256i mask) {
+  int64_t i = 0;
+  for (; i + 3 <= M; i += 3) nn_block<3, 4, false>(a + i * K, b, c + i * N, K, N, mask);
+  if (i + 2 <= M) {
+    nn_block<2, 4, false>(a + i * K, b, c + i * N, K, N, mask);
+    i += 2;
+  }
+  if (i < M) nn_block<1, 4, false>(a + i * K, b, c + i * N, K, N, mask);
+}
+
+// C (M x N) = A (M x K) @ B (K x N); `wide` adds 32-column panels (for small N, such as a
+// layer's width in the fused step's pixel-major tiles).
+template <bool wide = false>
 void nn(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
-  const __m256i full = _mm256_set1_epi32(-1);
-  int64_t j = 0;
-  for (; j + 24 <= N; j += 24) nn_panel<3, false>(a, b + j, c + j, M, K, N, full);
-  if (N - j >= 16) {
-    nn_panel<2, false>(a, b + j, c + j, M, K, N, full);
-    j += 16;
-  }
-  if (N - j >= 8) {
-    nn_panel<1, false>(a, b + j, c + j, M, K, N, full);
-    j += 8;
-  }
-  if (N > j) nn_panel<1, true>(a, b + j, c + j, M, K, N, tail_mask(N - j));
+  column_panels<wide>(N, [&](auto v, auto masked, int64_t j, __m256i mask) {
+    nn_panel<decltype(v)::value, decltype(masked)::value>(a, b + j, c + j, M, K, N, mask);
+  });
 }
 
 inline float hsum(__m256 v) {
@@ -252,8 +284,7 @@ void tn_panel(const float* a, const float* b, float* c, int64_t T, int64_t K, in
   for (; i < K; ++i) tn_block<1, V, masked>(a + i, b, c + i * N, T, K, N, mask);
 }
 
-// 32-column panels take 3 rows at a time: 12 accumulators, 4 panel vectors and a broadcast
-// fill the 16 registers (the fastest shape for width-32 SIRENs on Zen 3, measured).
+// 32-column panels take 3 rows at a time, as in nn_panel<4, false>.
 template <>
 void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N,
                         __m256i mask) {
@@ -267,45 +298,9 @@ void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int
 }
 
 void tn_acc(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N) {
-  const __m256i full = _mm256_set1_epi32(-1);
-  int64_t j = 0;
-  for (; j + 32 <= N; j += 32) tn_panel<4, false>(a, b + j, c + j, T, K, N, full);
-  for (; j + 24 <= N; j += 24) tn_panel<3, false>(a, b + j, c + j, T, K, N, full);
-  if (N - j >= 16) {
-    tn_panel<2, false>(a, b + j, c + j, T, K, N, full);
-    j += 16;
-  }
-  if (N - j >= 8) {
-    tn_panel<1, false>(a, b + j, c + j, T, K, N, full);
-    j += 8;
-  }
-  if (N > j) tn_panel<1, true>(a, b + j, c + j, T, K, N, tail_mask(N - j));
-}
-
-// C (T x N) = A (T x K) @ B (K x N) for the pixel-major tiles, where N is a layer's width:
-// 32-column panels 3 rows at a time, then the panels of nn() for what is left.
-void nn_px(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
-  const __m256i full = _mm256_set1_epi32(-1);
-  int64_t j = 0;
-  for (; j + 32 <= N; j += 32) {
-    int64_t i = 0;
-    for (; i + 3 <= M; i += 3) nn_block<3, 4, false>(a + i * K, b + j, c + i * N + j, K, N, full);
-    if (i + 2 <= M) {
-      nn_block<2, 4, false>(a + i * K, b + j, c + i * N + j, K, N, full);
-      i += 2;
-    }
-    if (i < M) nn_block<1, 4, false>(a + i * K, b + j, c + i * N + j, K, N, full);
-  }
-  for (; j + 24 <= N; j += 24) nn_panel<3, false>(a, b + j, c + j, M, K, N, full);
-  if (N - j >= 16) {
-    nn_panel<2, false>(a, b + j, c + j, M, K, N, full);
-    j += 16;
-  }
-  if (N - j >= 8) {
-    nn_panel<1, false>(a, b + j, c + j, M, K, N, full);
-    j += 8;
-  }
-  if (N > j) nn_panel<1, true>(a, b + j, c + j, M, K, N, tail_mask(N - j));
+  column_panels<true>(N, [&](auto v, auto masked, int64_t j, __m256i mask) {
+    tn_panel<decltype(v)::value, decltype(masked)::value>(a, b + j, c + j, T, K, N, mask);
+  });
 }
 
 // Row-wise over a (T x H) tile, 8 columns at a time with a masked tail.
@@ -433,7 +428,7 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
     int64_t k = in;
     for (int64_t l = 0; l < hidden; ++l) {
       float* s = sc.s.data() + l * kTile * H;
-      nn_px(h, a[l], s, T, k, H);
+      nn<true>(h, a[l], s, T, k, H);
       sine_tile(s, sc.d.data() + l * kTile * H, c[l], T, H);
       h = s;
       k = H;
@@ -456,7 +451,7 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
       if (l < hidden - 1) sine_backward_tile(sc.gh.data(), sc.d.data() + l * kTile * H, sc.gu.data(), dc[l], T, H);
       const float* hp = l == 0 ? xt : sc.s.data() + (l - 1) * kTile * H;
       tn_acc(hp, sc.gu.data(), da[l], T, l == 0 ? in : H, H);
-      if (l > 0) nn_px(sc.gu.data(), sc.at.data() + l * H * H, sc.gh.data(), T, H, H);
+      if (l > 0) nn<true>(sc.gu.data(), sc.at.data() + l * H * H, sc.gh.data(), T, H, H);
     }
   }
   for (int64_t i = 0; i < H; ++i)
