@@ -338,18 +338,20 @@ void sine_backward_tile(const float* gh, const float* d, float* gu, float* db, i
   });
 }
 
+// Per-thread buffers of the fused step, grown to the largest SIREN seen and reused.
 struct SirenScratch {
   std::vector<float> s, d, gh, gu, at, wt, dwt, gy;
+  std::vector<double> sse;
 };
 
 // The linear output layer for `rows` (<= 8) pixels of a tile, from the last sine layer's
 // activations h (rows x H) and derivative d: the error against t (rows x C), its gradients for
 // the output weights (transposed, sc.dwt) and bias (db), and the last sine layer's
-// g_u = (g_y W^T) * d with its bias gradient (dblast). `full` (rows == 8) unrolls the pixels.
+// g_u = (g_y W^T) * d with its bias gradient (dblast); squared errors add to sc.sse. `full`
+// (rows == 8) unrolls the pixels.
 template <bool full>
 inline void output_group(const float* h, const float* t, const float* d, float* gu, int64_t rows, int64_t H,
-                         int64_t C, float gscale, const float* bias, float* db, float* dblast, double* sse,
-                         SirenScratch& sc) {
+                         int64_t C, float gscale, const float* bias, float* db, float* dblast, SirenScratch& sc) {
   const int64_t n = full ? 8 : rows;
   for (int64_t ch = 0; ch < C; ++ch) {
     const float* w = sc.wt.data() + ch * H;
@@ -363,7 +365,7 @@ inline void output_group(const float* h, const float* t, const float* d, float* 
     _mm256_store_ps(y, hsum8(acc));
     for (int64_t q = 0; q < n; ++q) {
       const float r = y[q] + bias[ch] - t[q * C + ch];
-      sse[ch] += static_cast<double>(r) * r;
+      sc.sse[ch] += static_cast<double>(r) * r;
       sc.gy[q * C + ch] = gscale * r;
       db[ch] += gscale * r;
     }
@@ -403,21 +405,21 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
   sc.d.resize(hidden * kTile * H);
   sc.gh.resize(kTile * H);
   sc.gu.resize(kTile * H);
-  sc.at.resize(hidden * H * H);
+  sc.at.resize((hidden - 1) * H * H);
   sc.wt.resize(C * H);
   sc.dwt.assign(C * H, 0.0f);
   sc.gy.resize(8 * C);
+  sc.sse.assign(C, 0.0);
   for (int64_t l = 0; l < L; ++l) {
     const int64_t rows = l == 0 ? in : H, cols = l == L - 1 ? C : H;
     std::fill(da[l], da[l] + rows * cols, 0.0f);
     std::fill(dc[l], dc[l] + cols, 0.0f);
   }
-  for (int64_t l = 1; l < hidden; ++l)  // A_l^T for the backward product g_h = g_u A_l^T
+  for (int64_t l = 1; l < hidden; ++l)  // A_l^T (at slot l - 1) for the backward product g_h = g_u A_l^T
     for (int64_t i = 0; i < H; ++i)
-      for (int64_t j = 0; j < H; ++j) sc.at[l * H * H + j * H + i] = a[l][i * H + j];
+      for (int64_t j = 0; j < H; ++j) sc.at[(l - 1) * H * H + j * H + i] = a[l][i * H + j];
   for (int64_t i = 0; i < H; ++i)
     for (int64_t k = 0; k < C; ++k) sc.wt[k * H + i] = a[L - 1][i * C + k];
-  std::vector<double> sse(C, 0.0);
   const float gscale = 2.0f / static_cast<float>(P * C);
 
   for (int64_t p0 = 0; p0 < P; p0 += kTile) {
@@ -441,22 +443,22 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
       const int64_t n = std::min<int64_t>(8, T - q0);
       if (n == 8)
         output_group<true>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, 8, H, C, gscale,
-                           c[L - 1], dc[L - 1], dblast, sse.data(), sc);
+                           c[L - 1], dc[L - 1], dblast, sc);
       else
         output_group<false>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, n, H, C, gscale,
-                            c[L - 1], dc[L - 1], dblast, sse.data(), sc);
+                            c[L - 1], dc[L - 1], dblast, sc);
     }
     // backward through the sine layers
     for (int64_t l = hidden - 1; l >= 0; --l) {
       if (l < hidden - 1) sine_backward_tile(sc.gh.data(), sc.d.data() + l * kTile * H, sc.gu.data(), dc[l], T, H);
       const float* hp = l == 0 ? xt : sc.s.data() + (l - 1) * kTile * H;
       tn_acc(hp, sc.gu.data(), da[l], T, l == 0 ? in : H, H);
-      if (l > 0) nn<true>(sc.gu.data(), sc.at.data() + l * H * H, sc.gh.data(), T, H, H);
+      if (l > 0) nn<true>(sc.gu.data(), sc.at.data() + (l - 1) * H * H, sc.gh.data(), T, H, H);
     }
   }
   for (int64_t i = 0; i < H; ++i)
     for (int64_t ch = 0; ch < C; ++ch) da[L - 1][i * C + ch] = sc.dwt[ch * H + i];
-  for (int64_t ch = 0; ch < C; ++ch) mse[ch] = static_cast<float>(sse[ch] / static_cast<double>(P));
+  for (int64_t ch = 0; ch < C; ++ch) mse[ch] = static_cast<float>(sc.sse[ch] / static_cast<double>(P));
 }
 
 // Arguments: x (B, P, in), t (B, P, C), then weight (B, in_l, out_l) and bias (B, out_l) of each
