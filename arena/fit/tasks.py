@@ -100,8 +100,9 @@ class ImageTask:
     def loss(self, field, params, data, key):
         # a field may compute the loss and its gradients in one fused step (the SIREN on CPU)
         fused = getattr(field, "fused_mse", None)
-        centres = jnp.asarray(metrics.pixel_centres(self.height, self.width))
-        out = fused(params, centres, data["values"]) if fused is not None else None
+        out = None
+        if fused is not None:
+            out = fused(params, jnp.asarray(metrics.pixel_centres(self.height, self.width)), data["values"])
         if out is None:
             pred = field.apply(params, self._coords())[: self.points_per_step]
             err = ((pred - data["values"]) ** 2).mean(axis=0)
