@@ -27,13 +27,7 @@ from arena import fields, fit  # sets the XLA CPU flags before JAX is imported
 import jax  # noqa: E402
 
 from _common import mnist_images  # noqa: E402
-
-
-class UnfusedSiren(fields.Siren):
-    """The shipped SIREN with its loss from XLA's autodiff of ``apply`` (no fused step)."""
-
-    def fused_mse(self, params, coords, values):
-        return None
+from fit_ablation import SirenVariant  # noqa: E402
 
 
 def op_times(trace_dir: str) -> collections.Counter:
@@ -70,7 +64,7 @@ def main() -> None:
     kw = dict(steps=args.steps, lr=1e-3, mean=0.1307, std=0.3081, progress=False)
     summary = {}
     for label, field in (("fused step", fields.Siren(hidden=32, layers=3, omega0=30.0)),
-                         ("autodiff of apply", UnfusedSiren(hidden=32, layers=3, omega0=30.0))):
+                         ("autodiff of apply", SirenVariant(hidden=32, layers=3, omega0=30.0, variant="unfused-step"))):
         fit.fit_images(field, images, **kw)  # compile outside the profile
         with tempfile.TemporaryDirectory() as tmp:
             with jax.profiler.trace(tmp, create_perfetto_trace=True):
