@@ -215,3 +215,17 @@ def test_siren_subclass_with_its_own_apply_gets_its_loss_from_that_apply():
 
     pred = field.apply(params, jnp.asarray(metrics.pixel_centres(4, 5)))
     np.testing.assert_allclose(float(loss), float(jnp.mean((pred - values) ** 2)), rtol=1e-6)
+
+
+def test_kernel_sine_coefficients_are_those_of_the_python_sine():
+    """The fused step's sine and cosine repeat arena/fields/_sine.py's polynomials in C++."""
+    import re
+
+    from arena.fields import _sine
+
+    source = _dense.SOURCE.read_text()
+    sin = re.search(r"kSin\[5\] = \{([^}]*)\}", source).group(1)
+    cos = re.search(r"kPiCos\[5\] = \{([^}]*)\}", source).group(1)
+    number = r"-?\d+\.\d+"
+    assert [float(v) for v in re.findall(number, sin)] == list(_sine._SIN)
+    assert [float(v) for v in re.findall(r"kPi \* (" + number + r")", cos)] == list(_sine._COS)
