@@ -138,7 +138,7 @@ def write_shard(
         The path written.
     """
     tensors = _shard_tensors(params, label, index, metrics or {})
-    return _atomic_write(Path(path), lambda tmp: safetensors.numpy.save_file(tensors, str(tmp)))
+    return _atomic_write(Path(path), lambda tmp: _write_safetensors(tmp, tensors))
 
 
 def write_init(path: PathLike, params: np.ndarray) -> Path:
@@ -157,7 +157,7 @@ def write_init(path: PathLike, params: np.ndarray) -> Path:
             f"The initialisation must be one flat vector (P,); got shape {arr.shape}."
         )
     tensors = {"params": np.ascontiguousarray(arr)}
-    return _atomic_write(Path(path), lambda tmp: safetensors.numpy.save_file(tensors, str(tmp)))
+    return _atomic_write(Path(path), lambda tmp: _write_safetensors(tmp, tensors))
 
 
 def _shard_tensors(
@@ -198,13 +198,20 @@ def _int64(what: str, values, n: int) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    # Serialise in memory and write the bytes here: safetensors' save_file writes through a
+    # temporary file of its own (".tmpXXXXXX" beside the target), which a killed build left
+    # behind in data/, where a resumed build neither expects nor removes it.
+    Path(path).write_bytes(safetensors.numpy.save(tensors))
+
+
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write through ``<name>.incomplete`` in the same directory, fsync, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + INCOMPLETE_SUFFIX)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # writers may create 0600 temporaries; datasets are shared
+        os.chmod(tmp, 0o666 & ~_umask())  # datasets are shared, whatever mode a writer used
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

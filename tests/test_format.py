@@ -424,3 +424,30 @@ def test_format_imports_neither_jax_nor_torch():
     code = "import sys, arena.format; print(sorted({'jax', 'torch'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_writer_killed_mid_shard_leaves_only_its_incomplete_file(tmp_path):
+    """SIGKILL while a large shard is being written: the directory may hold ``<name>.incomplete``
+    (which readers skip and a resumed build rewrites) and nothing else, no stray temporary."""
+    import signal
+    import time
+
+    target = tmp_path / "data" / "train-00000-of-00001.safetensors"
+    code = (
+        "import numpy as np, sys; from arena import format as fmt; "
+        "n = 60000; fmt.write_shard(sys.argv[1], np.ones((n, 1185), np.float32), "
+        "np.zeros(n, np.int64), np.arange(n))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    deadline = time.time() + 60
+    seen = []
+    while time.time() < deadline and proc.poll() is None:
+        seen = [p for p in target.parent.glob("*") if p.is_file()] if target.parent.exists() else []
+        if any(p.stat().st_size > 0 for p in seen):
+            break
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert seen, "the writer finished or never started before it could be interrupted"
+    left = sorted(p.name for p in target.parent.iterdir())
+    assert all(name == target.name + fmt.INCOMPLETE_SUFFIX or name == target.name for name in left), left
