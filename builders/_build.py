@@ -221,6 +221,7 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: s
             "matmul_precision": precision,
             "block_size": block,
             "sine": _sine_kind(field),
+            "dense": _dense_kind(field),
             "versions": _versions(),
         },
         "splits": splits,
@@ -263,6 +264,15 @@ def _sine_kind(field) -> str:
     if kind == "auto":
         kind = "poly" if jax.default_backend() == "cpu" else "xla"
     return {"poly": "range-reduced polynomial (arena.fields.sinpi)", "xla": "jnp.sin"}[kind]
+
+
+def _dense_kind(field) -> str:
+    """Which code ran the sine layers' products: ``kernel`` (the compiled CPU kernel, with the
+    fused SIREN step) or ``xla``. The two agree to float32 rounding, not bit for bit."""
+    from arena.fields import _dense
+
+    kind = getattr(field, "dense", None)
+    return "kernel" if kind is not None and _dense.use_kernel(kind) else "xla"
 
 
 def canonical_command(name: str, changes: dict[str, Any]) -> str:
