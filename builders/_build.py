@@ -136,8 +136,8 @@ def build(
                 _check_finite(name, result)
                 fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
 
-    manifest = _manifest(p, source, field, task, shard_files, block, revision, config.precision)
-    _card.write(p.out, manifest, r, source, field, task, p.positions["train"])
+    manifest = _manifest(p, source, field, task, shard_files, block, config.precision)
+    _card.write(p.out, manifest, r, source, field, task, p.positions["train"], revision=revision)
     fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
     return p.out
 
@@ -187,8 +187,10 @@ def _shape_data(task, meshes, index) -> dict[str, np.ndarray]:
     return task.prepare(**stack)
 
 
-def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: str,
-              precision: str) -> dict[str, Any]:
+def _manifest(p: Plan, source, field, task, shard_files, block: int, precision: str) -> dict[str, Any]:
+    """The manifest: what the dataset is and how to rebuild it. It holds no code revision, so the
+    same recipe rebuilt on the same platform gives the same bytes, and its sha256 can pin a
+    release; the revision goes in the dataset card."""
     r = p.recipe
     splits = {split: fmt.split_entry(p.out, names) for split, names in shard_files.items()}
     metrics, params = fmt.dataset_stats(p.out, shard_files, field.layout())
@@ -229,7 +231,6 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int, revision: s
         "builder": {
             "name": r.name.removeprefix("neural_"),
             "version": r.version,
-            "revision": revision,
             "overrides": {k: v for k, v in p.changes.items()},
             "command": canonical_command(r.name, p.changes),
         },

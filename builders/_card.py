@@ -15,12 +15,12 @@ GRID_NAME = "reconstructions.png"
 _CELL = 64  # pixels per grid cell, at least
 
 
-def write(root: Path, manifest: dict, recipe, source, field, task, train_positions) -> None:
+def write(root: Path, manifest: dict, recipe, source, field, task, train_positions, *, revision: str) -> None:
     _atomic(root / GRID_NAME, _grid_png(root, manifest, source, field, task, train_positions))
-    _atomic(root / "README.md", _card(manifest, recipe).encode())
+    _atomic(root / "README.md", _card(manifest, recipe, revision).encode())
 
 
-def _card(m: dict, recipe) -> str:
+def _card(m: dict, recipe, revision: str) -> str:
     n = sum(s["num_examples"] for s in m["splits"].values())
     size = ("n<1K" if n < 1_000 else "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 else "100K<n<1M")
     fit, field = m["fit"], m["field"]
@@ -42,7 +42,7 @@ def _card(m: dict, recipe) -> str:
         recipe.description,
         "",
         f"Built by the Neural Field Arena builder `{m['builder']['name']}` "
-        f"({m['builder']['revision']}). Format `{m['format']}`: `arena.json` lists every file with "
+        f"at {revision}. Format `{m['format']}`: `arena.json` lists every file with "
         "its sha256.",
         "",
         "## Splits",
