@@ -9,3 +9,14 @@ python=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[all,dev]" -c constraints.txt
+# The leaderboard page's test drives Debian's chromium with its chromium-driver (nothing
+# downloads a browser at run time); install them when this is root on an apt system.
+if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+    && apt-get update -qq >/dev/null 2>&1 \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; then
+    :
+  else
+    echo "setup: no chromium/chromedriver installed; the leaderboard page test will be skipped"
+  fi
+fi
