@@ -76,3 +76,20 @@ class SourceFormatError(ArenaError, ValueError):
 
 class ModelFileError(ArenaError, ValueError):
     """A model file for ``arena-eval`` breaks the contract (import, ``build_model``, outputs)."""
+
+
+class DatasetContentError(ArenaError, ValueError):
+    """A dataset's files are intact but hold what the format forbids: a label outside its classes,
+    one source example twice (leakage)."""
+
+
+class WriteError(ArenaError, OSError):
+    """A file could not be written (disk full, no permission); the message names it."""
+
+
+class SubmissionError(ArenaError, ValueError):
+    """A leaderboard submission cannot be made, or a submitted folder breaks the leaderboard's rules."""
+
+
+class LeaderboardError(ArenaError, ValueError):
+    """A leaderboard folder does not verify (nothing is rendered from it), or a rerun disagrees."""

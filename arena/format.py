@@ -17,9 +17,12 @@ byte-identical files (no timestamps, tensors in a fixed order).
 
 Reading trusts the manifest only: a file it does not list is never read, a listed path that is
 absolute, not normalised or leaves the dataset directory is refused, and every listed file is
-checked against its size (always) and its sha256 (when asked). Shards are memory-mapped with
-numpy straight from the safetensors layout (an 8-byte little-endian header length, a JSON header,
-then the raw little-endian tensor bytes), so opening a split reads nothing but headers.
+checked against its size (always) and its sha256 (when asked). The manifest itself is bounded in
+size and nesting before it is parsed, and validated against the JSON Schema ``arena-manifest/1``
+(``arena/manifest.schema.json``) when it is opened, so every key a reader uses has its type.
+Shards are memory-mapped with numpy straight from the safetensors layout (an 8-byte
+little-endian header length, a JSON header, then the raw little-endian tensor bytes), so
+opening a split reads nothing but headers.
 
 This module needs numpy and safetensors only.
 
@@ -32,13 +35,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
 import hashlib
+import itertools
 import json
 import math
 import os
 import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
@@ -49,12 +56,14 @@ from arena.errors import (
     ArenaError,
     ChecksumError,
     ConfigError,
+    DatasetContentError,
     ManifestError,
     MissingFileError,
     ShardError,
     SizeMismatchError,
     UnsafePathError,
     UnsupportedFormatError,
+    WriteError,
 )
 from arena.layout import KERNEL_ORIENTATION, Layout
 
@@ -68,9 +77,13 @@ REQUIRED_KEYS = (
     "format", "name", "version", "source", "signal", "field", "fit", "splits", "builder",
 )
 OPTIONAL_KEYS = ("license", "citation", "stats", "created", "init")
+SCHEMA_ID = "arena-manifest/1"
+MAX_MANIFEST_BYTES = 16 * 2**20  # built manifests are kilobytes; this bounds what is parsed
+MAX_MANIFEST_DEPTH = 64  # built manifests nest arrays and objects 5 deep
 
 PathLike = Union[str, os.PathLike]
 
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")  # the registry's dataset name rule (arena.hub)
 _SPLIT_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _METRIC_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -169,7 +182,7 @@ def _shard_tensors(
     n = p.shape[0]
     tensors = {"params": p, "label": _int64("label", label, n), "index": _int64("index", index, n)}
     for name, values in metrics.items():
-        if not isinstance(name, str) or not _METRIC_RE.match(name):
+        if not isinstance(name, str) or not _METRIC_RE.fullmatch(name):
             raise ConfigError(
                 f"Metric name {name!r} is invalid; use letters, digits and '_' (e.g. 'psnr')."
             )
@@ -206,20 +219,37 @@ def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write through ``<name>.incomplete`` in the same directory, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write through ``<name>.incomplete`` in the same directory, fsync, then rename.
+
+    An ``OSError`` (disk full, no permission) becomes a :class:`WriteError` naming ``path``;
+    whatever fails, the temporary file is removed and ``path`` is left as it was.
+    """
     tmp = path.with_name(path.name + INCOMPLETE_SUFFIX)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # datasets are shared, whatever mode a writer used
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ArenaError):
+            raise _write_error(path, exc) from exc
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "Free space on that disk (or write somewhere else) and run the command again."
+    else:
+        fix = "Check that its directory exists and is writable, then run the command again."
+    error = WriteError(f"Could not write {path}: {reason}. Nothing was written there. {fix}")
+    error.errno = exc.errno
+    return error
 
 
 def _umask() -> int:
@@ -336,7 +366,9 @@ class Manifest:
     FORMAT: ClassVar[str] = FORMAT
 
     def __post_init__(self) -> None:
-        canonical = json.loads(_dumps(self.data, self.source))
+        text = _dumps(self.data, self.source)
+        _check_bounds(text.encode("utf-8"), self.source)
+        canonical = json.loads(text)
         _validate_manifest(canonical, self.source)
         object.__setattr__(self, "data", canonical)
 
@@ -345,9 +377,15 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = MANIFEST_NAME) -> Manifest:
-        """Parse and validate a manifest from its JSON text."""
+        """Parse and validate a manifest from its JSON text.
+
+        The text is refused before parsing when it is larger than ``MAX_MANIFEST_BYTES`` or
+        nests arrays and objects deeper than ``MAX_MANIFEST_DEPTH``.
+        """
+        raw = text.encode("utf-8", "replace") if isinstance(text, str) else bytes(text)
+        _check_bounds(raw, source)
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=functools.partial(_refuse_constant, source))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ManifestError(
                 f"{source} is not valid JSON ({exc}); the dataset is damaged."
@@ -427,11 +465,53 @@ class Manifest:
 def _dumps(data: Any, source: str) -> str:
     try:
         return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ManifestError(
             f"{source} cannot be written as strict JSON ({exc}). Use plain Python numbers, "
             "strings, lists and dicts (convert numpy values with float() or .tolist()); no NaN."
         ) from exc
+
+
+def _check_bounds(raw: bytes, source: str) -> None:
+    """Refuse a manifest too large or too deeply nested to parse safely (no parsing)."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{source} has more than {MAX_MANIFEST_BYTES:,} bytes; a manifest is kilobytes, so "
+            "this one is damaged or hostile. Download the dataset again or rebuild it."
+        )
+    depth = _nesting_depth(raw)
+    if depth > MAX_MANIFEST_DEPTH:
+        raise ManifestError(
+            f"{source} nests arrays and objects {depth:,} deep; a manifest nests at most "
+            f"{MAX_MANIFEST_DEPTH}, so this one is damaged or hostile. Download the dataset again "
+            "or rebuild it."
+        )
+
+
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """How deep JSON text nests arrays and objects, brackets inside strings ignored.
+
+    Escaped backslashes and quotes are dropped first (they occur only inside strings), so every
+    remaining quote opens or closes a string; strings are then dropped and the brackets left
+    are counted. Linear in the text's length, with no recursion.
+    """
+    plain = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = re.sub(rb'"[^"]*"', b"", plain).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), np.int32(1), np.int32(-1))
+    return int(np.cumsum(steps, dtype=np.int32).max())
+
+
+def _refuse_constant(source: str, name: str) -> Any:
+    raise ManifestError(
+        f"{source} holds {name}, which strict JSON does not allow; the dataset is damaged. "
+        "Download it again or rebuild it."
+    )
 
 
 def _file_entry(entry: Mapping[str, Any]) -> FileEntry:
@@ -457,7 +537,8 @@ def _validate_manifest(data: Any, source: str) -> None:
     for key in ("name", "version"):
         if not isinstance(data[key], str) or not data[key]:
             raise ManifestError(f"{source}: '{key}' must be a non-empty string; got {data[key]!r}.")
-    if not _SEMVER_RE.match(data["version"]):
+    _check_name(data["name"], source)
+    if not _SEMVER_RE.fullmatch(data["version"]):
         raise ManifestError(
             f"{source}: 'version' must be a semantic version such as '1.0.0'; "
             f"got {data['version']!r}."
@@ -466,6 +547,64 @@ def _validate_manifest(data: Any, source: str) -> None:
         _expect_object(data[key], key, source)
     _validate_field(data["field"], source)
     _validate_files(data, source)
+    _validate_schema(data, source)
+    _validate_classes(data["source"], source)
+
+
+def _check_name(name: str, source: str) -> None:
+    if not _NAME_RE.fullmatch(name):
+        raise ManifestError(
+            f"{source}: 'name' is {name!r}, which is not a dataset name. A name decides where the "
+            "dataset is stored, so it follows the registry's rule: lower-case letters, digits, "
+            "'_', '-' and '.', starting with a letter or digit (e.g. 'neural_mnist'). "
+            "Fix the manifest's name or rebuild the dataset."
+        )
+
+
+@functools.cache
+def _schema_validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(resources.files("arena").joinpath("manifest.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _validate_schema(data: dict, source: str) -> None:
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(data))
+    if error is None:
+        return
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    described = isinstance(error.schema, dict) and error.validator != "type"
+    why = error.schema.get("description") if described else None
+    raise ManifestError(
+        f"{source}: '{where}' is {_short(repr(error.instance), 80)}, which {SCHEMA_ID} does not "
+        f"allow: {_short(error.message, 160)}{f' ({why})' if why else ''}. Fix the manifest, or "
+        "download or rebuild the dataset."
+    )
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _validate_classes(source_block: dict, source: str) -> None:
+    names, count = source_block.get("class_names"), source_block.get("num_classes")
+    if names is not None and count is not None and len(names) != count:
+        raise ManifestError(
+            f"{source}: 'source.class_names' names {len(names)} classes but 'source.num_classes' "
+            f"is {count}; the manifest is inconsistent. Fix one of them or rebuild the dataset."
+        )
+
+
+def _class_count(manifest: Manifest) -> int | None:
+    """The class count: ``source.num_classes``, else the length of ``source.class_names``."""
+    block = manifest.data["source"]
+    if block.get("num_classes") is not None:
+        return block["num_classes"]
+    names = block.get("class_names")
+    return None if names is None else len(names)
 
 
 def _expect_object(value: Any, where: str, source: str) -> None:
@@ -508,7 +647,7 @@ def _validate_files(data: dict, source: str) -> None:
 
 def _validate_split(split: str, spec: Any, source: str, seen: set[str]) -> None:
     where = f"splits.{split}"
-    if not _SPLIT_RE.match(split):
+    if not _SPLIT_RE.fullmatch(split):
         raise ManifestError(
             f"{source}: split name {split!r} is invalid; use lower-case letters, digits and '_'."
         )
@@ -542,7 +681,7 @@ def _validate_entry(entry: Any, where: str, source: str, seen: set[str]) -> None
     size, digest, count = entry.get("bytes"), entry.get("sha256"), entry.get("num_examples")
     if not _is_int(size) or size < 0:
         raise ManifestError(f"{source}: '{where}.bytes' must be an integer >= 0; got {size!r}.")
-    if not isinstance(digest, str) or not _SHA256_RE.match(digest):
+    if not isinstance(digest, str) or not _SHA256_RE.fullmatch(digest):
         raise ManifestError(
             f"{source}: '{where}.sha256' must be 64 lower-case hex digits; got {digest!r}."
         )
@@ -557,7 +696,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_split_name(split: str) -> None:
-    if not isinstance(split, str) or not _SPLIT_RE.match(split):
+    if not isinstance(split, str) or not _SPLIT_RE.fullmatch(split):
         raise ConfigError(
             f"Split name {split!r} is invalid; "
             "use lower-case letters, digits and '_' (e.g. 'train')."
@@ -645,22 +784,124 @@ def open_dataset(root: PathLike, *, verify: bool = False) -> DatasetFiles:
 
 
 def verify(root: PathLike) -> list[ArenaError]:
-    """Re-hash every file a dataset's manifest lists and return every problem found.
+    """Re-hash every file a dataset's manifest lists, check what they hold, return every problem.
+
+    Beyond the sha256 of each file, the files that hash correctly are read (labels and indices
+    only; parameters are memory-mapped, not read): each shard's tensors and row count against
+    its entry, each split's total against ``num_examples``, the initialisation's shape, every
+    label against the class count, and the source indices for leakage (an index twice in a
+    split, or in two splits).
 
     Args:
         root: the dataset directory.
 
     Returns:
-        One error per bad file (missing, wrong size or wrong sha256), in manifest order;
-        empty when the dataset is intact. Each error's message names its file.
+        One error per problem: bad files (missing, wrong size or wrong sha256) in manifest
+        order, then what their contents break; empty when the dataset is intact. Each message
+        names its file or split.
 
     Raises:
         UnsupportedFormatError, ManifestError, UnsafePathError: when the manifest itself cannot
             be used (then no file is read).
     """
     files = _load(Path(root))
-    problems = (_file_problem(files.root, e, checksum=True) for e in files.manifest.all_files())
-    return [p for p in problems if p is not None]
+    problems, intact = [], set()
+    for entry in files.manifest.all_files():
+        problem = _file_problem(files.root, entry, checksum=True)
+        if problem is None:
+            intact.add(entry.path)
+        else:
+            problems.append(problem)
+    return problems + _content_problems(files, intact)
+
+
+def check_labels(
+    labels: np.ndarray,
+    num_classes: int | None,
+    *,
+    where: str,
+    fix: str = "The labels or the class count are wrong: rebuild the dataset or download it again.",
+) -> None:
+    """Raise :class:`DatasetContentError` when a label is outside ``0 .. num_classes - 1``.
+
+    Args:
+        labels: integer class labels.
+        num_classes: the class count; ``None`` checks only that labels are ``>= 0``.
+        where: what holds the labels, for the message (a shard's path, a source).
+        fix: the message's last sentence: what to do.
+    """
+    labels = np.asarray(labels)
+    high = np.iinfo(np.int64).max if num_classes is None else num_classes
+    bad = np.flatnonzero((labels < 0) | (labels >= high))
+    if bad.size == 0:
+        return
+    valid = "0 or more" if num_classes is None else f"0 to {num_classes - 1}, {num_classes} classes"
+    raise DatasetContentError(
+        f"{where} has {bad.size} label(s) outside the valid range ({valid}), e.g. "
+        f"{int(labels[bad[0]])} at row {int(bad[0])}. {fix}"
+    )
+
+
+def _content_problems(files: DatasetFiles, intact: set[str]) -> list[ArenaError]:
+    """What hashing cannot find, in the files that hashed correctly."""
+    problems: list[ArenaError] = []
+    init = files.manifest.init_file
+    if init is not None and init.path in intact:
+        problems += _caught(read_init, files)
+    indices = {}
+    for split in files.manifest.splits:
+        if all(e.path in intact for e in files.manifest.files(split)):
+            found, index = _split_problems(files, split)
+            problems += found
+            if index is not None:
+                indices[split] = index
+    return problems + _leakage(files.root, indices)
+
+
+def _split_problems(files: DatasetFiles, split: str) -> tuple[list[ArenaError], np.ndarray | None]:
+    """A split's row counts and labels; its source indices when its shards could be read."""
+    try:
+        parts = _read_parts(files, split, mmap=True)
+    except ArenaError as exc:
+        return [exc], None
+    count = _class_count(files.manifest)
+    problems = []
+    for entry, (_, label, _, _) in zip(files.manifest.files(split), parts):
+        problems += _caught(check_labels, label, count, where=f"'{entry.path}' in {files.root}")
+    index = np.concatenate([index for _, _, index, _ in parts]) if parts else np.zeros(0, np.int64)
+    return problems, index
+
+
+def _caught(check: Callable[..., object], *args, **kwargs) -> list[ArenaError]:
+    try:
+        check(*args, **kwargs)
+    except ArenaError as exc:
+        return [exc]
+    return []
+
+
+def _leakage(root: Path, indices: Mapping[str, np.ndarray]) -> list[ArenaError]:
+    """A source index twice in one split, or in two splits: the same example would leak."""
+    problems: list[ArenaError] = []
+    for split, index in indices.items():
+        values, counts = np.unique(index, return_counts=True)
+        repeated = values[counts > 1]
+        if repeated.size:
+            problems.append(DatasetContentError(
+                f"Split '{split}' of {root} holds {repeated.size} source index(es) more than once, "
+                f"e.g. {int(repeated[0])} ({int(counts[counts > 1][0])} times): one example's NeFs "
+                "are counted twice. Rebuild the dataset."
+            ))
+    order = {"train": 0, "val": 1, "test": 2}
+    for a, b in itertools.combinations(sorted(indices, key=lambda s: (order.get(s, 3), s)), 2):
+        shared = np.intersect1d(indices[a], indices[b])
+        if shared.size:
+            problems.append(DatasetContentError(
+                f"Splits '{a}' and '{b}' of {root} share {shared.size} source index(es), e.g. "
+                f"{int(shared[0])}: the same example is in both, so results would leak between "
+                "them. Rebuild the dataset."
+            ))
+    return problems
 
 
 def check_file(root: PathLike, entry: FileEntry, *, checksum: bool = True) -> None:
@@ -677,11 +918,22 @@ def check_file(root: PathLike, entry: FileEntry, *, checksum: bool = True) -> No
 
 
 def _manifest_bytes(path: Path) -> bytes:
+    """The manifest's bytes, at most ``MAX_MANIFEST_BYTES + 1`` (then ``_check_bounds`` refuses it)."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
+        with open(path, "rb") as f:
+            return f.read(MAX_MANIFEST_BYTES + 1)
+    except (FileNotFoundError, NotADirectoryError) as exc:
         raise MissingFileError(
             f"No manifest at {path}: this is not an Arena dataset directory."
+        ) from exc
+    except IsADirectoryError as exc:
+        raise ManifestError(
+            f"{path} is a directory, not a manifest file: the dataset is damaged. "
+            "Download it again or rebuild it."
+        ) from exc
+    except OSError as exc:
+        raise ManifestError(
+            f"Cannot read the manifest {path} ({exc.strerror or exc}); check its permissions."
         ) from exc
 
 
@@ -1026,10 +1278,15 @@ def read_split(dataset: PathLike | DatasetFiles, split: str, *, mmap: bool = Tru
     sha256: use :func:`open_dataset` with ``verify=True`` or :func:`verify` for that).
     """
     files = _dataset_files(dataset)
+    for entry in files.manifest.files(split):
+        check_file(files.root, entry, checksum=False)
+    return _assemble(_read_parts(files, split, mmap=mmap), files.manifest.num_params, mmap=mmap)
+
+
+def _read_parts(files: DatasetFiles, split: str, *, mmap: bool) -> list[tuple]:
+    """Each shard's ``(params, label, index, metrics)``, its rows checked against the manifest."""
     manifest = files.manifest
     entries = manifest.files(split)
-    for entry in entries:
-        check_file(files.root, entry, checksum=False)
     parts = [_read_shard(files.path(e), e, manifest.num_params, mmap=mmap) for e in entries]
     names = {tuple(sorted(m)) for _, _, _, m in parts}
     if len(names) > 1:
@@ -1042,7 +1299,7 @@ def read_split(dataset: PathLike | DatasetFiles, split: str, *, mmap: bool = Tru
             f"Split '{split}' of {files.root} holds {total} rows; the manifest lists "
             f"{manifest.num_examples(split)}. Rebuild or download the dataset again."
         )
-    return _assemble(parts, manifest.num_params, mmap=mmap)
+    return parts
 
 
 def _dataset_files(dataset: PathLike | DatasetFiles) -> DatasetFiles:
