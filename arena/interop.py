@@ -33,6 +33,7 @@ layout of NFN (weights ``(B, C=1, out, in)``, biases ``(B, C=1, out)``).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -327,13 +328,17 @@ def import_hdf5(
         out: the dataset directory to write (default: the local store,
             ``$ARENA_HOME/datasets/<name>/<version>``). It must not hold a dataset already.
         name: the dataset's name (default: ``neural_<dataset>`` from ``cfg.json``, or the folder's
-            name).
+            name). An import never takes an official release's identity: its version carries
+            ``+import.<hash>`` (see ``version``), as a build with overrides carries ``+custom``.
         splits: ``{split: (start, end)}`` row ranges in the concatenated NeF order (files sorted
             by their start index). Default: the first Neural Field Arena's splits for MNIST,
             CIFAR10 and MicroImageNet when the row count matches, else one ``train`` split.
         hparams: fit-a-nef ``nef.json`` parameters to use or override (e.g. ``{"omega_0": 30}``
             when there is no ``nef.json``).
-        version: the dataset's semantic version.
+        version: the dataset's semantic version, to which ``+import.<hash>`` is added (``.import.``
+            if it has build metadata already); ``<hash>`` is the first 10 hex digits of the
+            sha256 of the source files' sha256s, the splits and the hyperparameters, so the same
+            import gets the same version.
         shard_size: rows per shard.
 
     Returns:
@@ -362,6 +367,8 @@ def import_hdf5(
 
     from arena import hub
 
+    sources = {p.name: fmt.sha256_file(p) for p in files}
+    version = _import_version(version, sources, split_rows, arena_hparams)
     out = Path(out).expanduser() if out is not None else hub.local_path(name, version)
     if (out / fmt.MANIFEST_NAME).exists():
         raise ConfigError(f"'{out}' already holds a dataset; pass another --out or delete it first.")
@@ -391,12 +398,19 @@ def import_hdf5(
                 "dtype": "float32"},
         "splits": {s: fmt.split_entry(out, names) for s, names in shard_files.items()},
         "stats": {"metrics": {}, "params": fmt.dataset_stats(out, shard_files, layout)[1]},
-        "builder": {"name": "import-hdf5", "version": _version(),
-                    "files": {p.name: fmt.sha256_file(p) for p in files}},
+        "builder": {"name": "import-hdf5", "version": _version(), "files": sources},
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     fmt.Manifest(manifest).write(out)  # last: a directory with arena.json is complete
     return out
+
+
+def _import_version(version: str, sources: Mapping[str, str], split_rows: Mapping[str, tuple[int, int]],
+                    hparams: Mapping[str, Any]) -> str:
+    """``version`` marked as an import: ``+import.<hash>`` (``.import.<hash>`` after build metadata)."""
+    what = json.dumps({"files": sources, "splits": split_rows, "hparams": hparams}, sort_keys=True)
+    tag = "import." + hashlib.sha256(what.encode("utf-8")).hexdigest()[:10]
+    return version + ("." if "+" in version else "+") + tag
 
 
 def _slug(text: str) -> str:

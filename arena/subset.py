@@ -15,7 +15,13 @@ is kept whole. Parameters, labels, source indices and metrics
 are copied bit for bit; the shared initialisation is copied; ``stats`` are recomputed over the
 subset's rows (so ``Normalize.from_manifest`` uses the subset's train statistics, as the protocol
 does for any dataset); ``builder`` records the parent (name, version, manifest sha256), the
-sizes and the seed. The directory is written under a temporary name and renamed when complete.
+sizes and the seed. The directory is written under a temporary name beside ``out`` and renamed
+when complete.
+
+``out`` is never a directory the subset cannot own: it must be new, empty, or (with ``force``) a
+subset of the same name and nothing else, which is moved aside, replaced, and removed only once
+the new one is in place. ``out`` may not be, hold or lie inside the parent dataset, nor be or
+hold the local store.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from arena import format as fmt
-from arena.errors import ConfigError
+from arena.errors import ArenaError, ConfigError
 
 SUFFIX = "_subset"
 SHARD_ROWS = 5_000
@@ -49,11 +56,14 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
         ref: anything :func:`arena.hub.resolve` takes (a name, a directory, ``hf://...``).
         sizes: ``{split: rows to keep}``; splits not named are kept whole.
         seed: the draw's seed.
-        out: the directory to write (default: the local store, ``<name>_subset/<version>``).
-        force: replace ``out`` if it already holds a dataset.
+        out: the directory to write (default: the local store, ``<name>_subset/<version>``): a
+            new or empty directory, or a subset of the same name to replace with ``force``.
+        force: replace ``out`` if it holds a dataset of the subset's name (and nothing else).
 
     Raises:
-        ConfigError: an unknown split, a size outside ``1..rows``, or ``out`` already taken.
+        ConfigError: an unknown split, a size outside ``1..rows``, or an ``out`` that is taken
+            (by this subset without ``force``, or by anything else), is the local store or holds
+            it, or is, holds or lies inside the parent dataset.
     """
     from arena import hub
 
@@ -68,12 +78,12 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
     name = parent["name"] + SUFFIX
     tag = ".".join(f"{s}{keep[s]}" for s in splits) + f".seed{seed}"
     version = parent["version"] + ("." if "+" in parent["version"] else "+") + tag
-    out = Path(out) if out is not None else hub.local_path(name, version)
-    if (out / fmt.MANIFEST_NAME).exists() and not force:
-        raise ConfigError(f"'{out}' already holds a dataset; pass force=True (--force) to replace it.")
+    out = _output_dir(out, root) if out is not None else hub.local_path(name, version)
+    _check_replaceable(out, name, force)
 
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()  # new: the cleanup below removes only what this call created
     try:
         shard_files = {}
         for number, split in enumerate(splits):
@@ -110,13 +120,110 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
             },
         )
         fmt.Manifest.from_json(json.dumps(manifest)).write(tmp)  # validated before it is written
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
+        _swap_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _output_dir(out: str | os.PathLike, parent: Path) -> Path:
+    """``out`` made absolute, refused if it is the parent dataset's or the store's place."""
+    from arena import hub
+
+    target = Path(out).expanduser().resolve()
+    parent, store = parent.resolve(), hub.home().resolve()
+    fix = "Pass a new or empty directory, or no --out to write to the local store."
+    if target == parent or parent in target.parents or target in parent.parents:
+        where = "is" if target == parent else "lies inside" if parent in target.parents else "holds"
+        raise ConfigError(f"--out {out} {where} the dataset the subset is drawn from ({parent}). {fix}")
+    if target == store or target in store.parents:
+        where = "is" if target == store else "holds"
+        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
+    return target
+
+
+def _check_replaceable(out: Path, name: str, force: bool) -> None:
+    """Refuse an ``out`` that holds anything but a dataset named ``name`` (or, without ``force``, that)."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"'{out}' exists and is not a directory; pass a new or empty directory.")
+    if not any(out.iterdir()):
+        return
+    held = _held_dataset(out)
+    if held is None or held.name != name:
+        what = f"a dataset named '{held.name}'" if held is not None else "files that are not a dataset"
+        raise ConfigError(
+            f"'{out}' is not empty: it holds {what}, not '{name}'. The subset never replaces "
+            "such a directory, even with --force; pass a new or empty directory."
+        )
+    extra = _unlisted(out, held)
+    if extra:
+        raise ConfigError(
+            f"'{out}' holds '{name}' and also {extra[0]!r}, which is not part of it; the subset "
+            "never replaces it, even with --force. Move that away or pass another directory."
+        )
+    if not force:
+        raise ConfigError(
+            f"'{out}' already holds a dataset ({held.name} {held.version}); pass force=True (--force) "
+            "to replace it."
+        )
+
+
+def _held_dataset(out: Path) -> fmt.Manifest | None:
+    try:
+        return fmt.Manifest.load(out)
+    except (ArenaError, OSError):
+        return None
+
+
+def _unlisted(root: Path, manifest: fmt.Manifest) -> list[str]:
+    """What ``root`` holds beyond the manifest, the files it lists and their folders."""
+    listed = {fmt.MANIFEST_NAME, *(e.path for e in manifest.all_files())}
+    folders = {str(parent) for f in listed for parent in PurePosixPath(f).parents if str(parent) != "."}
+    found = (p.relative_to(root).as_posix() for p in root.rglob("*"))
+    return sorted(p for p in found if p not in listed and p not in folders)
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Put the complete dataset in ``tmp`` at ``out`` (checked replaceable): a new ``out`` is a
+    rename; an empty one is filled, the manifest last; a subset there is moved aside first and
+    removed only once the new one is in place. A failure leaves ``out`` as it was."""
+    if not out.exists() and not out.is_symlink():
+        os.replace(tmp, out)
+    elif out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        _fill(tmp, out)
+    else:
+        _replace(tmp, out)
+
+
+def _fill(tmp: Path, out: Path) -> None:
+    moved: list[Path] = []
+    try:
+        for entry in sorted(tmp.iterdir(), key=lambda p: p.name == fmt.MANIFEST_NAME):
+            os.replace(entry, out / entry.name)
+            moved.append(out / entry.name)
+    except BaseException:
+        for path in moved:  # only what this call put there: out is empty again
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        raise
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    if old.is_symlink():  # out was a link to the old subset: the link goes, what it pointed to stays
+        old.unlink()
+    else:
+        shutil.rmtree(old)
 
 
 def _sizes(sizes: Mapping[str, int], manifest, splits: list[str], name: str) -> dict[str, int]:

@@ -36,12 +36,13 @@ def make_dataset(root: Path, *, version: str = "1.0.0", seed: int = 0, rows: int
     """A small valid dataset: init, train (in ``train_shards`` shards) and test, with a card."""
     rng = np.random.default_rng(seed)
     fmt.write_init(root / fmt.INIT_NAME, rng.standard_normal(LAYOUT.num_params).astype(np.float32))
-    splits = {}
+    splits, start = {}, 0
     for split, count, n in (("train", train_shards, rows), ("test", 1, 3)):
         paths = [fmt.shard_name(split, i, count) for i in range(count)]
-        for i, p in enumerate(paths):
+        for p in paths:  # distinct source indices across shards and splits
             params = rng.standard_normal((n, LAYOUT.num_params)).astype(np.float32)
-            fmt.write_shard(root / p, params, np.arange(n) % 10, np.arange(i * n, (i + 1) * n))
+            fmt.write_shard(root / p, params, np.arange(n) % 10, np.arange(start, start + n))
+            start += n
         splits[split] = fmt.split_entry(root, paths)
     fmt.Manifest({
         "format": "arena/1", "name": name, "version": version,

@@ -48,7 +48,10 @@ def info(
     release = entry.release() if entry is not None and entry.releases else None
     title = f"[bold]{about.name}[/] {manifest.version if manifest else (entry.version if entry else '')}"
     console.print(title, highlight=False)
-    if entry is not None and entry.description:
+    if entry is not None and not _is_release(about):
+        console.print(f"this copy is not the registry's release of {about.name} (its version or manifest "
+                      "differs: a custom build or an import; `arena list` shows both)", highlight=False)
+    elif entry is not None and entry.description:
         console.print(entry.description, highlight=False)
     rows: list[tuple[str, str]] = []
     if manifest is not None:
@@ -83,12 +86,17 @@ def info(
 def download(
     name: Annotated[str, typer.Argument(help="A dataset name (see `arena list`), hf://datasets/OWNER/NAME[@REV] or a URL.")],
     version: Annotated[Optional[str], typer.Option(help="The version (default: the registry's).")] = None,
+    verify: Annotated[bool, typer.Option(help="Re-hash every file already in the cache, and fetch again any that fails.")] = False,
 ) -> None:
-    """Download a published dataset into the local cache, verifying every file's sha256."""
+    """Download a published dataset into the local cache, verifying every file's sha256.
+
+    A file already in the cache was hashed when it arrived; later runs trust it while its size,
+    mtime and inode are unchanged. --verify re-hashes every cached file.
+    """
     from arena import hub
 
     console = Console()
-    path = hub.download(name, version=version)
+    path = hub.download(name, version=version, verify=verify)
     console.print(f"[green]downloaded[/] {name} -> {path}", highlight=False)
 
 
@@ -137,6 +145,15 @@ def register(app: typer.Typer) -> None:
     app.command()(download)
     app.command()(push)
     app.command()(verify)
+
+
+def _is_release(about) -> bool:
+    """Whether the manifest shown is the registry's release of it (so its description applies)."""
+    if about.manifest is None:
+        return True
+    release = about.entry.releases.get(about.manifest.version)
+    pinned = release is not None and release.manifest_sha256 is not None
+    return release is not None and (not pinned or release.manifest_sha256 == about.manifest_sha256)
 
 
 def _kv(mapping: dict, digits: int | None = None) -> str:

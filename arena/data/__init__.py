@@ -23,6 +23,7 @@ normalisation).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -73,6 +74,8 @@ def load(
     if format not in FORMATS:
         raise ConfigError(f"Unknown format {format!r}; choose one of {list(FORMATS)}.")
     files = fmt.open_dataset(_resolve(ref, version), verify=verify)
+    if version is None:
+        _warn_if_custom(ref, files)
     if split is not None:
         return Split(files, split, format=format)
     return {name: Split(files, name, format=format) for name in files.manifest.splits}
@@ -82,6 +85,20 @@ def _resolve(ref: PathLike, version: str | None) -> Path:
     from arena import hub
 
     return Path(hub.resolve(os.fspath(ref), version=version))
+
+
+def _warn_if_custom(ref: PathLike, files: fmt.DatasetFiles) -> None:
+    """Say when a dataset name resolved to a local build with build metadata (``+custom``,
+    ``+import``): not a published release, though it answers to the name."""
+    text = os.fspath(ref)
+    by_name = "://" not in text and not Path(text).expanduser().is_dir()
+    version = files.manifest.version
+    if by_name and "+" in version:
+        warnings.warn(
+            f"arena.load({text!r}) uses {text} {version} at {files.root}: a custom build or import, "
+            "not a published release; pass version=... or a directory to choose explicitly.",
+            stacklevel=3,
+        )
 
 
 __all__ = [

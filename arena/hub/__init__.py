@@ -14,7 +14,8 @@ The local store is ``$ARENA_HOME``, or ``~/.cache/arena`` (following ``$XDG_CACH
                                         (<key> = sha256 of the URL; ``.partial`` while pulling)
     <home>/hub/verified/                which downloaded files were verified (size, mtime, inode),
                                         so a warm load re-hashes only what changed
-    <home>/hub/locks/                   inter-process locks: one download per dataset at a time
+    <home>/hub/locks/                   inter-process locks: one download per dataset, one build
+                                        per dataset directory at a time (:func:`lock`)
     <home>/registry.json                releases recorded by ``arena push`` (overlays the packaged
                                         registry; ``$ARENA_REGISTRY`` overlays both)
 
@@ -26,7 +27,15 @@ the store and cache, and a missing one fails with how to get it.
 
 Publishing (:func:`push`): to a Hugging Face dataset repository, the whole directory as one
 commit tagged ``v<version>`` (``+`` written ``_``, see :func:`version_tag`); to an fsspec URL,
-the files with the manifest last. A version already published is refused unless ``force``.
+the files with the manifest last, then the manifest is read back; only then is the release
+recorded. A URL target needs a protocol fsspec can write to for good (``memory://`` and
+read-only ones are refused) and a bucket and path. A version already published is refused
+unless ``force``.
+
+Paths derived from names (a manifest's ``name`` and ``version``) go through :func:`path_inside`,
+so they stay under their root. A name resolves only to a manifest that carries that name (and
+a registry release only to its version): a registry entry or a store directory that points at
+another dataset is refused.
 The Hub is ``$HF_ENDPOINT`` (default https://huggingface.co); tokens come from ``HF_TOKEN`` or
 ``hf auth login``.
 
@@ -51,6 +60,7 @@ from arena.hub._api import (
 )
 from arena.hub._errors import (
     AlreadyPublishedError,
+    BusyError,
     DatasetNotFoundError,
     HubError,
     NotPublishedError,
@@ -59,12 +69,22 @@ from arena.hub._errors import (
 )
 from arena.hub._hf import version_tag
 from arena.hub._registry import REGISTRY_ENV, Entry, Release, home_registry, registry
-from arena.hub._store import HOME_ENV, home, is_offline, local_names, local_path, local_versions
+from arena.hub._store import (
+    HOME_ENV,
+    home,
+    is_offline,
+    local_names,
+    local_path,
+    local_versions,
+    lock,
+    path_inside,
+)
 
 __all__ = [
     "HOME_ENV",
     "REGISTRY_ENV",
     "AlreadyPublishedError",
+    "BusyError",
     "DatasetInfo",
     "DatasetNotFoundError",
     "Entry",
@@ -84,7 +104,9 @@ __all__ = [
     "local_path",
     "local_versions",
     "locate",
+    "lock",
     "parse_hf",
+    "path_inside",
     "push",
     "registry",
     "resolve",

@@ -12,7 +12,7 @@ from pathlib import Path
 from arena import format as fmt
 from arena.errors import ArenaError, ChecksumError, ConfigError
 from arena.hub import _hf, _remote, _store
-from arena.hub._errors import DatasetNotFoundError, NotPublishedError
+from arena.hub._errors import DatasetNotFoundError, HubError, NotPublishedError
 from arena.hub._registry import Entry, Release, record, registry
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -57,19 +57,25 @@ def resolve(ref: str, *, version: str | None = None, offline: bool | None = None
     entry = registry(offline=offline).get(ref)
     built = _built_version(ref, version, entry)
     if built is not None:
-        return _store.local_path(ref, built)
+        return _local_build(ref, built)
     if entry is None:
         raise _unknown(ref, version)
     return _fetch_release(entry.release(version), offline)
 
 
-def download(name_or_ref: str, *, version: str | None = None, offline: bool | None = None) -> Path:
+def download(name_or_ref: str, *, version: str | None = None, offline: bool | None = None,
+             verify: bool = False) -> Path:
     """Download a dataset into the cache (whatever is built locally) and return its directory.
+
+    A file already in the cache is trusted without re-hashing while its size, mtime and inode
+    are those it had when it was last verified; ``verify`` re-hashes every cached file (and,
+    online, fetches again any that fails).
 
     Args:
         name_or_ref: a registry name, ``hf://`` reference or fsspec URL (see :func:`resolve`).
         version: the version wanted (default: the registry's, or the ref's own).
         offline: only check the cache (default: ``ARENA_OFFLINE`` / ``HF_HUB_OFFLINE``).
+        verify: re-hash every cached file against the manifest's sha256.
 
     Returns:
         The verified copy in ``<home>/hub``.
@@ -85,15 +91,17 @@ def download(name_or_ref: str, *, version: str | None = None, offline: bool | No
         repo, revision = parse_hf(name_or_ref)
         revision = revision or (_hf.version_tag(version) if version else "main")
         fix = f"Go online and run `arena download {name_or_ref}` once."
-        root = _hf.fetch(repo, revision, expected_sha256=None, offline=offline, label=name_or_ref, fix=fix)
+        root = _hf.fetch(repo, revision, expected_sha256=None, offline=offline, label=name_or_ref, fix=fix,
+                         rehash=verify)
     elif kind == "url":
         fix = f"Go online and run `arena download {name_or_ref}` once."
-        root = _remote.fetch(name_or_ref, expected_sha256=None, offline=offline, label=name_or_ref, fix=fix)
+        root = _remote.fetch(name_or_ref, expected_sha256=None, offline=offline, label=name_or_ref, fix=fix,
+                             rehash=verify)
     else:
         entry = registry(offline=offline).get(name_or_ref)
         if entry is None:
             raise _unknown(name_or_ref, version)
-        return _fetch_release(entry.release(version), offline)
+        return _fetch_release(entry.release(version), offline, rehash=verify)
     _check_version(root, version, name_or_ref)
     return root
 
@@ -127,6 +135,8 @@ def push(path: str | os.PathLike, target: str, *, force: bool = False, token: st
             f"No dataset directory at {root}. Give the directory that holds arena.json "
             "(local builds are under $ARENA_HOME/datasets/<name>/<version>)."
         )
+    if kind == "url":
+        _check_not_onto_itself(root, where)
     files = fmt.open_dataset(root, verify=True)
     manifest = files.manifest
     if kind == "hf":
@@ -136,6 +146,7 @@ def push(path: str | os.PathLike, target: str, *, force: bool = False, token: st
                           _counts(manifest))
     else:
         pushed = _remote.push(root, where, manifest=manifest, force=force)
+        _check_pushed(pushed, files.manifest_sha256)
         release = Release(manifest.name, manifest.version, pushed, None, files.manifest_sha256,
                           _counts(manifest))
     record(release, description=manifest.data.get("description", ""))
@@ -143,11 +154,16 @@ def push(path: str | os.PathLike, target: str, *, force: bool = False, token: st
 
 
 def check_target(target: str) -> tuple[str, str]:
-    """Check a push target's syntax (no network): ``("hf", "owner/name")`` or ``("url", url)``."""
+    """Check a push target's syntax (no network): ``("hf", "owner/name")`` or ``("url", url)``.
+
+    A URL needs a protocol fsspec knows and can write to for good (not ``memory://``, which
+    lives only in this process, nor a read-only one such as ``http://``), and a bucket and a
+    path (``s3://bucket/neural_digits/1.0.0``; ``file:///absolute/path``).
+    """
     if not isinstance(target, str) or not target:
         raise ConfigError(f"A push target must be a non-empty string; got {target!r}.")
     if "://" in target and not target.startswith("hf://"):
-        return "url", target.rstrip("/")
+        return "url", _check_url_target(target)
     repo, revision = parse_hf(target) if target.startswith("hf://") else (_hf.check_repo_id(target), None)
     if revision is not None:
         raise ConfigError(f"Push to a repository, not a revision: drop '@{revision}' from {target}.")
@@ -212,6 +228,7 @@ def info(name_or_ref: str, *, offline: bool | None = None) -> DatasetInfo:
     root = _local_copy(name_or_ref, entry)
     if root is not None:
         files = fmt.open_dataset(root)
+        _store.check_identity(files.manifest, name_or_ref, None, where=str(root), fix=_store_fix(root))
         return DatasetInfo(name_or_ref, entry, files.manifest, files.manifest_sha256, str(root), copies)
     release = entry.release() if entry is not None else None
     if release is None or not release.published or offline:
@@ -224,6 +241,8 @@ def info(name_or_ref: str, *, offline: bool | None = None) -> DatasetInfo:
             f"but the registry lists {release.manifest_sha256}; refusing it."
         )
     manifest = fmt.Manifest.from_json(text, source=release.where)
+    _store.check_identity(manifest, release.name, release.version, where=release.where,
+                          fix=_store.REGISTRY_FIX)
     return DatasetInfo(name_or_ref, entry, manifest, sha, release.where, copies)
 
 
@@ -264,6 +283,8 @@ def parse_hf(ref: str) -> tuple[str, str | None]:
     repo = repo.strip("/")
     if at and not revision:
         raise ConfigError(f"{ref} has an empty revision after '@'.")
+    if revision:
+        _hf.check_revision(revision, ref)
     return _hf.check_repo_id(repo), (revision or None)
 
 
@@ -298,17 +319,99 @@ def _built_version(name: str, version: str | None, entry: Entry | None) -> str |
     return built[-1]
 
 
-def _fetch_release(release: Release, offline: bool) -> Path:
+def _fetch_release(release: Release, offline: bool, *, rehash: bool = False) -> Path:
     if not release.published:
         raise _not_published(release)
     label = f"Dataset '{release.name}' {release.version}"
     fix = (f"Go online and run `arena download {release.name}` once, or build it here with "
            f"`arena-build {release.name}`.")
+    identity = (release.name, release.version)
     if release.is_url:
         return _remote.fetch(release.repo, expected_sha256=release.manifest_sha256, offline=offline,
-                             label=label, fix=fix)
+                             label=label, fix=fix, identity=identity, rehash=rehash)
     return _hf.fetch(release.repo, release.commit, expected_sha256=release.manifest_sha256,
-                     offline=offline, label=label, fix=fix)
+                     offline=offline, label=label, fix=fix, identity=identity, rehash=rehash)
+
+
+def _local_build(name: str, version: str) -> Path:
+    """The local store's build of ``name`` at ``version``, refused if its manifest says otherwise."""
+    root = _store.local_path(name, version)
+    _store.check_identity(fmt.Manifest.load(root), name, version, where=str(root), fix=_store_fix(root))
+    return root
+
+
+def _store_fix(root: Path) -> str:
+    return (f"A dataset was copied into the local store under another name or version: move {root} "
+            "to datasets/<its name>/<its version>, or remove it.")
+
+
+def _check_pushed(url: str, manifest_sha256: str) -> None:
+    """Read the manifest back from ``url``: only a push that really landed is recorded."""
+    text = _remote.read_bytes(f"{url}/{fmt.MANIFEST_NAME}", what="the pushed manifest")
+    sha = hashlib.sha256(text).hexdigest()
+    if sha != manifest_sha256:
+        raise HubError(
+            f"The manifest read back from {url} has sha256 {sha}, not the pushed {manifest_sha256}; "
+            "something else wrote there. Nothing was recorded in the registry: check the target and "
+            "push again."
+        )
+
+
+# fsspec protocols a push cannot use, and why
+_READ_ONLY = ("http", "https", "data", "github", "gist", "git", "zip", "tar", "libarchive", "reference")
+_WRAPPERS = ("cached", "simplecache", "filecache", "blockcache", "dir", "generic", "async_wrapper",
+             "asyncwrapper")
+_NOT_PUSHABLE = {
+    "memory": "keeps files only inside this Python process, so nobody could download the release",
+    **{p: "is read-only in fsspec" for p in _READ_ONLY},
+    **{p: "wraps another filesystem; give that storage's own URL" for p in _WRAPPERS},
+}
+_URL_EXAMPLE = "s3://bucket/neural_digits/1.0.0, gs://bucket/path, az://container/path or file:///abs/path"
+
+
+def _check_not_onto_itself(root: Path, url: str) -> None:
+    """Refuse a ``file://`` target that is, holds or lies inside the dataset being pushed."""
+    protocol, rest = url.split("://", 1)
+    if protocol not in ("file", "local"):
+        return
+    target, source = Path(rest).resolve(), root.resolve()
+    if target == source or source in target.parents or target in source.parents:
+        raise ConfigError(
+            f"The push target {url} is, holds or lies inside the dataset being pushed ({source}); "
+            "a push there would overwrite it. Push to another directory."
+        )
+
+
+def _check_url_target(target: str) -> str:
+    """``target`` without trailing '/', if it is a URL a dataset can be pushed to for good."""
+    import fsspec
+
+    protocol, rest = target.split("://", 1)
+    if any(ord(c) < 32 for c in target):
+        raise ConfigError(f"The push target {target!r} holds a control character; use e.g. {_URL_EXAMPLE}.")
+    if "::" in protocol or protocol not in fsspec.available_protocols():
+        raise ConfigError(
+            f"The push target {target!r} has protocol '{protocol}://', which fsspec does not know "
+            f"(or a chained URL); push to a Hugging Face repo OWNER/NAME or to a URL such as {_URL_EXAMPLE}."
+        )
+    if protocol in _NOT_PUSHABLE:
+        raise ConfigError(f"Cannot push to {target!r}: '{protocol}://' {_NOT_PUSHABLE[protocol]}. "
+                          f"Push to a Hugging Face repo OWNER/NAME or to a URL such as {_URL_EXAMPLE}.")
+    _check_url_path(target, rest, local=protocol in ("file", "local"))
+    return target.rstrip("/")
+
+
+def _check_url_path(target: str, rest: str, *, local: bool) -> None:
+    """A local target needs an absolute directory; any other a bucket and a path inside it."""
+    if local and not rest.startswith("/"):
+        raise ConfigError(f"The push target {target!r} is not an absolute path; use file:///abs/path.")
+    parts = rest.rstrip("/").split("/")[1 if local else 0:]
+    what = "directory" if local else "bucket and a path inside it"
+    if len(parts) < (1 if local else 2) or any(p in ("", ".", "..") for p in parts):
+        raise ConfigError(
+            f"The push target {target!r} does not name a {what} (empty, '.' or '..' parts are "
+            f"refused); use e.g. {_URL_EXAMPLE}."
+        )
 
 
 def _release_copy(release: Release) -> Path | None:

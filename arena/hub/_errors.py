@@ -26,4 +26,9 @@ class AlreadyPublishedError(ArenaError, FileExistsError):
 
 
 class RegistryError(ArenaError, ValueError):
-    """A registry file is unreadable or does not follow the ``arena-registry/1`` format."""
+    """A registry file is unreadable or does not follow the ``arena-registry/1`` format, or it (or
+    a directory of the local store) points a dataset name at another dataset."""
+
+
+class BusyError(ArenaError, RuntimeError):
+    """Another process is writing the same thing (a build of the same dataset directory)."""

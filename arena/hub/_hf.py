@@ -29,6 +29,9 @@ from arena.hub._errors import AlreadyPublishedError, DatasetNotFoundError, HubEr
 
 REPO_TYPE = "dataset"
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# what `git check-ref-format` refuses: control characters, space, ~^:?*[\, '..', '@{', '//',
+# a component starting with '.' or ending with '.lock', a leading or trailing '/', a trailing '.'
+_BAD_REF_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|(^|/)\.|\.lock(/|$)|^/|/$|\.$|^@$")
 
 
 def version_tag(version: str) -> str:
@@ -57,15 +60,34 @@ def check_repo_id(repo: str) -> str:
     return repo
 
 
+def check_revision(revision: str, ref: str) -> str:
+    """``revision`` if it can be a git reference (a tag, a branch, a commit id), else a ConfigError."""
+    if not revision or _BAD_REF_RE.search(revision):
+        raise ConfigError(
+            f"{revision!r} (in {ref!r}) is not a valid revision: a revision is a git reference (a "
+            "tag such as v1.0.0, a branch or a commit id), which cannot be empty or hold spaces, "
+            "control characters such as a newline, any of ~^:?*[\\, '..' or '@{'. Fix the reference."
+        )
+    return revision
+
+
 def fetch(repo: str, revision: str, *, expected_sha256: str | None, offline: bool, label: str,
-          fix: str) -> Path:
-    """A verified local copy of dataset repository ``repo`` at ``revision`` (module docstring)."""
+          fix: str, identity: tuple[str, str] | None = None, rehash: bool = False) -> Path:
+    """A verified local copy of dataset repository ``repo`` at ``revision`` (module docstring).
+
+    ``identity``: the ``(name, version)`` its manifest must carry (a registry release's);
+    ``rehash``: re-hash every cached file, even those verified before.
+    """
     hf = _hf()
+    check_revision(revision, f"hf://datasets/{repo}@{revision}")
     with _store.lock("hf-" + repo):
         root, text = _manifest(hf, repo, revision, expected_sha256, offline, label, fix)
         sha = hashlib.sha256(text).hexdigest()
         source = f"hf://datasets/{repo}@{root.name}/{fmt.MANIFEST_NAME}"
         manifest = fmt.Manifest.from_json(text, source=source)
+        if identity is not None:
+            _store.check_identity(manifest, *identity, where=f"hf://datasets/{repo}@{root.name}",
+                                  fix=_store.REGISTRY_FIX)
         entries = manifest.all_files()
         missing = [e.path for e in entries if not (root / e.path).exists()]
         if missing and offline:
@@ -75,7 +97,7 @@ def fetch(repo: str, revision: str, *, expected_sha256: str | None, offline: boo
             )
         if missing:
             _download(hf, repo, root.name, missing, label)
-        bad = _store.verify_files(root, entries, sha)
+        bad = _store.verify_files(root, entries, sha, rehash=rehash)
         if bad and not offline:
             for entry, _ in bad:
                 _evict(root / entry.path)

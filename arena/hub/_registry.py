@@ -190,7 +190,11 @@ def _read_extra(ref: str, offline: bool | None) -> dict[str, Any]:
     from arena.hub import _remote
 
     try:
-        text = _remote.read_bytes(ref).decode("utf-8")
+        text = _remote.read_bytes(ref, what=f"the registry ({REGISTRY_ENV})").decode("utf-8")
+    except DatasetNotFoundError as exc:
+        raise RegistryError(f"{exc} Point {REGISTRY_ENV} to a registry file ({FORMAT}) or unset it.") from None
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"The registry {ref} ({REGISTRY_ENV}) is not UTF-8 text ({exc}).") from None
     except HubError:
         if cached.is_file():
             return _read_file(cached)

@@ -13,6 +13,7 @@ settings (for S3: ``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,22 +29,33 @@ from arena.hub._errors import AlreadyPublishedError, DatasetNotFoundError, HubEr
 _CHUNK = 8 * 2**20
 
 
-def read_bytes(url: str) -> bytes:
-    """The bytes of the file at ``url``."""
+def read_bytes(url: str, *, what: str = "the file") -> bytes:
+    """The bytes of the file at ``url`` (``what`` names it in the error when there is none)."""
     fs, path = _fs(url)
     with _errors(url, "read"):
-        return fs.cat_file(path)
+        try:
+            return fs.cat_file(path)
+        except FileNotFoundError:
+            answer = ("the server answered 404 Not Found" if url.startswith(("http://", "https://"))
+                      else "there is no such file")
+            raise DatasetNotFoundError(f"Could not fetch {what} {url}: {answer}.") from None
 
 
-def fetch(url: str, *, expected_sha256: str | None, offline: bool, label: str, fix: str) -> Path:
-    """A verified local copy of the dataset at ``url`` (see the module docstring)."""
+def fetch(url: str, *, expected_sha256: str | None, offline: bool, label: str, fix: str,
+          identity: tuple[str, str] | None = None, rehash: bool = False) -> Path:
+    """A verified local copy of the dataset at ``url`` (see the module docstring).
+
+    ``identity``: the ``(name, version)`` its manifest must carry (a registry release's);
+    ``rehash``: re-hash every cached file, even those verified before.
+    """
     url = url.rstrip("/")
     base = _store.url_cache() / _store.digest(url)[:16]
+    want = _Want(expected_sha256, identity, rehash, label, fix)
     if offline:
-        return _cached(base, url, expected_sha256, label, fix)
+        return _cached(base, url, want)
     if expected_sha256 is not None and (base / expected_sha256[:16] / fmt.MANIFEST_NAME).is_file():
         with contextlib.suppress(ArenaError):  # pinned and cached: no need to ask the URL
-            return _cached(base, url, expected_sha256, label, fix)
+            return _cached(base, url, want)
     with _store.lock("url-" + url):
         fs, path = _fs(url)
         with _errors(url, "read"):
@@ -57,15 +69,19 @@ def fetch(url: str, *, expected_sha256: str | None, offline: bool, label: str, f
         sha = hashlib.sha256(text).hexdigest()
         _check_manifest_sha(sha, expected_sha256, label, url)
         manifest = fmt.Manifest.from_json(text, source=f"{url}/{fmt.MANIFEST_NAME}")
+        want.check(manifest, url)
         entries = manifest.all_files()
         root = base / sha[:16]
         staging = base / (sha[:16] + ".partial")
         if (root / fmt.MANIFEST_NAME).is_file():
-            if not _store.verify_files(root, entries, sha):
+            bad = _store.verify_files(root, entries, sha, rehash=rehash)
+            if not bad:
                 _remember(base, url, sha)
                 return root
             shutil.rmtree(staging, ignore_errors=True)
             os.replace(root, staging)  # damaged in the cache: repair it like an unfinished pull
+            for entry, _ in bad:  # the staging directory's own stamp may still vouch for them
+                (staging / entry.path).unlink(missing_ok=True)
         staging.mkdir(parents=True, exist_ok=True)
         _pull_files(fs, path, staging, entries, sha, label)
         (staging / fmt.MANIFEST_NAME).write_bytes(text)
@@ -120,19 +136,35 @@ def cached_copies(url: str) -> list[Path]:
                   if not p.name.endswith(".partial") and (p / fmt.MANIFEST_NAME).is_file())
 
 
-def _cached(base: Path, url: str, expected: str | None, label: str, fix: str) -> Path:
-    pick = expected[:16] if expected else _latest(base)
+@dataclasses.dataclass(frozen=True)
+class _Want:
+    """What a fetch must get: the manifest's sha256 and identity, and whether to re-hash the cache."""
+
+    sha256: str | None
+    identity: tuple[str, str] | None
+    rehash: bool
+    label: str
+    fix: str
+
+    def check(self, manifest: fmt.Manifest, url: str) -> None:
+        if self.identity is not None:
+            _store.check_identity(manifest, *self.identity, where=url, fix=_store.REGISTRY_FIX)
+
+
+def _cached(base: Path, url: str, want: _Want) -> Path:
+    pick = want.sha256[:16] if want.sha256 else _latest(base)
     root = base / pick if pick else None
     if root is None or not (root / fmt.MANIFEST_NAME).is_file():
         raise OfflineError(
-            f"{label} ({url}) is not in the local cache and offline mode is on "
-            f"(ARENA_OFFLINE / HF_HUB_OFFLINE). {fix}"
+            f"{want.label} ({url}) is not in the local cache and offline mode is on "
+            f"(ARENA_OFFLINE / HF_HUB_OFFLINE). {want.fix}"
         )
     files = fmt.open_dataset(root)
-    _check_manifest_sha(files.manifest_sha256, expected, label, url)
-    bad = _store.verify_files(root, files.manifest.all_files(), files.manifest_sha256)
+    _check_manifest_sha(files.manifest_sha256, want.sha256, want.label, url)
+    want.check(files.manifest, url)
+    bad = _store.verify_files(root, files.manifest.all_files(), files.manifest_sha256, rehash=want.rehash)
     if bad:
-        _raise_bad(bad, label, f"Go online and run the same command again to repair it. {fix}")
+        _raise_bad(bad, want.label, f"Go online and run the same command again to repair it. {want.fix}")
     return root
 
 

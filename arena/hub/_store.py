@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from arena import format as fmt
-from arena.errors import ArenaError
+from arena.errors import ArenaError, UnsafePathError
+from arena.hub._errors import BusyError, RegistryError
 
 HOME_ENV = "ARENA_HOME"
 OFFLINE_ENVS = ("ARENA_OFFLINE", "HF_HUB_OFFLINE")
@@ -32,8 +33,33 @@ def home() -> Path:
 
 
 def local_path(name: str, version: str) -> Path:
-    """Where dataset ``name`` at ``version`` lives in the local store."""
-    return home() / "datasets" / name / version
+    """Where dataset ``name`` at ``version`` lives in the local store (checked by :func:`path_inside`)."""
+    return path_inside(home() / "datasets", name, version)
+
+
+def path_inside(root: Path, *parts: str) -> Path:
+    """``root / part / ...``, refused unless each part is one plain name: the path stays in ``root``.
+
+    Use it wherever a path is derived from a name read from a file or a user (a manifest's
+    ``name`` and ``version``, a model's name): ``"../../evil"``, ``"/etc"``, ``"a/b"``, ``".."``
+    or ``""`` would otherwise move the path out of ``root`` or into another dataset's directory.
+
+    Raises:
+        UnsafePathError: a part is empty, ``.`` or ``..``, or holds ``/``, ``\\`` or a control
+            character.
+    """
+    for part in parts:
+        plain = (isinstance(part, str) and part not in ("", ".", "..")
+                 and not any(c in "/\\" or ord(c) < 32 for c in part))
+        if not plain:
+            raise UnsafePathError(
+                f"Refusing to derive a path under {root} from {part!r}: it is not one plain name "
+                "(it is empty, '.' or '..', or holds '/', '\\' or a control character), so the path "
+                "could leave that directory. Dataset names, versions and file names must be plain "
+                "names; fix the name where it came from (for a dataset, its manifest's 'name' and "
+                "'version')."
+            )
+    return root.joinpath(*parts)
 
 
 def hf_cache() -> Path:
@@ -118,14 +144,44 @@ def write_json(path: Path, data: Any) -> None:
 
 
 @contextlib.contextmanager
-def lock(key: str) -> Iterator[None]:
-    """An inter-process lock named ``key`` (a file under ``<home>/hub/locks``)."""
+def lock(key: str, *, busy: str | None = None) -> Iterator[None]:
+    """An inter-process lock named ``key`` (a file under ``<home>/hub/locks``).
+
+    Waits for the lock; with ``busy`` given, does not wait but raises :class:`BusyError` with that
+    message when another process holds it. The lock is released when its holder exits, however.
+    """
     import filelock
 
     locks_dir().mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:80] + "-" + digest(key)[:12] + ".lock"
-    with filelock.FileLock(str(locks_dir() / name)):
+    held = filelock.FileLock(str(locks_dir() / name), timeout=-1 if busy is None else 0)
+    try:
+        held.acquire()
+    except filelock.Timeout:
+        raise BusyError(busy) from None
+    try:
         yield
+    finally:
+        held.release()
+
+
+REGISTRY_FIX = ("The registry entry points at another dataset: correct it in $ARENA_REGISTRY or "
+                "<home>/registry.json (`arena push` records the right one).")
+
+
+def check_identity(manifest: fmt.Manifest, name: str, version: str | None, *, where: str, fix: str) -> None:
+    """Refuse a manifest that is not dataset ``name`` (at ``version``, when given).
+
+    A registry entry, or a directory of the local store, that points at another dataset must not
+    make that dataset answer to this name.
+    """
+    if manifest.name == name and (version is None or manifest.version == version):
+        return
+    wanted = name if version is None else f"{name} {version}"
+    raise RegistryError(
+        f"{where} holds dataset '{manifest.name}' {manifest.version}, not the requested {wanted}; "
+        f"refusing it. {fix}"
+    )
 
 
 def digest(text: str) -> str:
@@ -147,19 +203,20 @@ def _fingerprint(path: Path) -> list[int]:
 
 
 def verify_files(
-    root: Path, entries: Sequence[fmt.FileEntry], manifest_sha256: str
+    root: Path, entries: Sequence[fmt.FileEntry], manifest_sha256: str, *, rehash: bool = False
 ) -> list[tuple[fmt.FileEntry, ArenaError]]:
     """Check every listed file's size and sha256; return the bad ones with their errors.
 
-    Files verified before (same manifest, same size, mtime and inode) are not re-hashed. The
-    good files are remembered in a stamp under ``<home>/hub/verified/``.
+    Files verified before (same manifest, same size, mtime and inode) are not re-hashed unless
+    ``rehash``. The good files are remembered in a stamp under ``<home>/hub/verified/``.
     """
     stamp_path = _stamp_path(root)
     try:
         stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         stamp = {}
-    known = stamp.get("files", {}) if stamp.get("manifest_sha256") == manifest_sha256 else {}
+    trusted = stamp.get("manifest_sha256") == manifest_sha256 and not rehash
+    known = stamp.get("files", {}) if trusted else {}
     good: dict[str, list[int]] = {}
     bad = []
     for entry in entries:
