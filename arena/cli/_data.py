@@ -23,10 +23,13 @@ def show(name: str, index: int, *, split: str, out: Path | None, source_path: Pa
     """
     import arena
 
+    if out is not None:
+        _check_png_target(Path(out))
     s = arena.load(name, split=split)
     if not 0 <= index < len(s):
+        valid = f"0..{len(s) - 1}" if len(s) else "none"
         raise ConfigError(f"INDEX {index} is out of range: split '{split}' of {s.dataset} has "
-                          f"{len(s)} NeFs (0..{len(s) - 1}).")
+                          f"{len(s)} NeFs ({valid}).")
     kind = s.info.data["signal"].get("kind")
     source, note = _source_item(s, index, source_path, kind)
     label = s.class_names[int(s.labels[index])] if len(s.class_names) > int(s.labels[index]) else str(s.labels[index])
@@ -52,6 +55,12 @@ def show(name: str, index: int, *, split: str, out: Path | None, source_path: Pa
     out = Path(out) if out is not None else Path(f"{s.dataset}-{split}-{index}.png")
     _write_png(out, picture)
     return out, lines
+
+
+def _check_png_target(path: Path) -> None:
+    if path.is_dir():
+        raise ConfigError(f"Cannot write the picture to {path}: it is an existing directory; give a "
+                          f"file path such as {path / 'nef.png'}.")
 
 
 def _source_item(s, index: int, source_path: Path | None, kind: str):

@@ -3,6 +3,10 @@
 Data stays in the dataset's memory-mapped shards: each training batch is gathered from them
 with one sorted fancy index, transformed as a whole batch (numpy, vectorised) and handed to
 torch, so there is no per-sample Python on the hot path.
+
+The test split (labels and parameters) is opened only to score a seed's selected checkpoint,
+after its training and selection are over, and let go right after; nothing handed to the model
+file's code and no attribute of a harness object holds it while a model is built or trained.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from arena.errors import ArenaError, ConfigError, ModelFileError, require
+from arena import format as fmt
+from arena.data import Split
+from arena.errors import ArenaError, ConfigError, DatasetContentError, ModelFileError, require
 from arena.eval import modelfile, result
 from arena.eval.protocol import VERSION, Settings
 from arena.eval.spec import ModelSpec, dense_stack
@@ -70,14 +76,14 @@ def evaluate(
                                 weight_decay=weight_decay)
     data = _Data.open(dataset)
     spec = ModelSpec.from_manifest(data.manifest)
-    data.check_labels(spec.num_classes)
+    data.check(spec.num_classes)
     to_input = _input_fn(mf.input, spec)
-    num_parameters = _check_model(mf, spec, data, to_input, torch_device)
-
-    runs = []
-    with _Progress(progress, seeds, settings.epochs, len(data.train_labels)) as bar:
-        for seed in range(seeds):
-            runs.append(_run_seed(seed, mf, spec, data, settings, to_input, torch_device, bar))
+    with modelfile.contained(mf.path):  # from here on the model file's code runs
+        num_parameters = _check_model(mf, spec, data, to_input, torch_device)
+        runs = []
+        with _Progress(progress, seeds, settings.epochs, len(data.train)) as bar:
+            for seed in range(seeds):
+                runs.append(_run_seed(seed, mf, spec, data, settings, to_input, torch_device, bar))
     document = {
         "schema": result.SCHEMA_ID,
         "dataset": {
@@ -101,39 +107,51 @@ def evaluate(
 
 
 class _Data:
-    """The three splits of a dataset, memory-mapped; test labels are read only on request."""
+    """Train and val, memory-mapped; the test split is opened only by :meth:`open_test`."""
 
-    def __init__(self, splits):
-        first = next(iter(splits.values()))
-        self.path = first.root
-        missing = [s for s in ("train", "val", "test") if s not in splits]
-        if missing:
-            raise ConfigError(f"Dataset at {self.path} has no '{missing[0]}' split; protocol v1 needs train, val and test.")
-        self.splits = splits
-        self.manifest = first.info
-        self.manifest_sha256 = first.manifest_sha256  # hashed once, when the dataset was opened
-        self.train_labels = np.asarray(splits["train"].labels)
-        self.val_labels = np.asarray(splits["val"].labels)
+    def __init__(self, files: fmt.DatasetFiles):
+        self.files = files
+        self.manifest = files.manifest
+        self.manifest_sha256 = files.manifest_sha256  # hashed once, when the dataset was opened
+        for name in ("train", "val", "test"):
+            if name not in self.manifest.splits or self.manifest.num_examples(name) == 0:
+                raise ConfigError(f"Dataset at {files.root} has no '{name}' split or an empty one; "
+                                  "protocol v1 needs NeFs in train, val and test.")
+        self.train = Split(files, "train")
+        self.val = Split(files, "val")
 
     @classmethod
     def open(cls, ref: str | Path) -> _Data:
-        from arena import data
+        from arena import hub
 
-        return cls(data.load(str(ref)))
+        return cls(fmt.open_dataset(hub.resolve(str(ref))))
 
-    def check_labels(self, num_classes: int) -> None:
-        """Train and val labels must be classes ``0 .. num_classes-1`` (cross-entropy needs it)."""
-        for split, labels in (("train", self.train_labels), ("val", self.val_labels)):
-            if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-                raise ConfigError(
-                    f"Dataset at {self.path}: split '{split}' has labels from {labels.min()} to "
-                    f"{labels.max()}, but its manifest says {num_classes} classes (labels 0 to "
-                    f"{num_classes - 1}); fix source.num_classes or the labels."
-                )
+    def check(self, num_classes: int) -> None:
+        """Train and val hold classes ``0 .. num_classes-1`` and finite parameters."""
+        for split in (self.train, self.val):
+            _check_split(split, num_classes)
 
-    def test_labels(self) -> np.ndarray:
-        """Only for scoring the selected checkpoint, after training and selection are over."""
-        return np.asarray(self.splits["test"].labels)
+    def open_test(self, num_classes: int) -> Split:
+        """Read the test split now, checked: only to score a checkpoint once selection is over."""
+        test = Split(self.files, "test")
+        _check_split(test, num_classes)
+        return test
+
+
+def _check_split(split: Split, num_classes: int) -> None:
+    """Labels within the classes (cross-entropy and accuracy need it), parameters finite."""
+    where = f"Dataset at {split.root}: split '{split.name}'"
+    fmt.check_labels(split.labels, num_classes, where=where,
+                     fix="Fix source.num_classes or the labels; `arena verify` lists every problem.")
+    start = 0
+    for x, _ in split.batches(8 * EVAL_BATCH, shuffle=False):
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        if len(bad):
+            raise DatasetContentError(
+                f"{where} has non-finite parameters (NeF {start + int(bad[0])} holds NaN or infinity); "
+                "the dataset is damaged: rebuild it or download it again."
+            )
+        start += len(x)
 
 
 def _device(name: str) -> torch.device:
@@ -166,7 +184,7 @@ def _check_model(mf, spec, data: _Data, to_input, device) -> int:
     """Build the model once and run one small batch: shape and type problems surface here."""
     torch.manual_seed(0)
     net = _build(mf, spec, device)
-    x, _ = next(data.splits["train"].batches(2, shuffle=False))
+    x, _ = next(data.train.batches(2, shuffle=False))
     with torch.no_grad():
         out = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
     if out.shape != (x.shape[0], spec.num_classes):
@@ -235,17 +253,35 @@ def _transforms(settings: Settings, manifest) -> tuple[list, list]:
     return augment + normalize, normalize
 
 
-def _accuracy(mf, net, split, labels, to_input, eval_transforms, device) -> float:
+def _accuracy(mf, net, split: Split, to_input, eval_transforms, device, when: str) -> float:
+    """Accuracy in eval mode; logits that are not finite there are the model's fault, said so."""
     net.eval()
     correct = 0
     with torch.no_grad():
-        start = 0
-        for x, _ in split.batches(EVAL_BATCH, shuffle=False, transforms=eval_transforms):
+        for x, y in split.batches(EVAL_BATCH, shuffle=False, transforms=eval_transforms):
             logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
-            pred = logits.argmax(dim=1).cpu().numpy()
-            correct += int((pred == labels[start:start + len(pred)]).sum())
-            start += len(pred)
-    return correct / len(labels)
+            if not bool(torch.isfinite(logits).all()):
+                raise ModelFileError(
+                    f"{mf.path}: the model's logits on split '{split.name}' are not finite in eval mode "
+                    f"({when}); check what model.eval() changes (BatchNorm statistics, dropout)."
+                )
+            correct += int((logits.argmax(dim=1).cpu().numpy() == y).sum())
+    return correct / len(split)
+
+
+def _train_epoch(mf, net, optimizer, batches, seed: int, epoch: int, to_input, device, bar) -> None:
+    net.train()
+    for step, (x, y) in enumerate(batches):
+        logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
+        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).to(device))
+        if not torch.isfinite(loss):
+            raise ModelFileError(
+                f"{mf.path}: the training loss became {loss.item()} at epoch {epoch}, step {step} "
+                f"(seed {seed}); lower the learning rate or check the model."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        _backward_step(mf, loss, optimizer)
+        bar.advance(len(y))
 
 
 def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device, bar) -> dict:
@@ -253,34 +289,24 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
     net = _build(mf, spec, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     train_transforms, eval_transforms = _transforms(settings, data.manifest)
-    train, val = data.splits["train"], data.splits["val"]
     best = (-1.0, 0, None)  # val accuracy, epoch, state
     epoch_seconds = []
     t_start = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
-        net.train()
         t0 = time.perf_counter()
-        batches = train.batches(settings.batch_size, shuffle=True, seed=(seed, epoch),
-                                transforms=train_transforms)
-        for step, (x, y) in enumerate(batches):
-            logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
-            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).to(device))
-            if not torch.isfinite(loss):
-                raise ModelFileError(
-                    f"{mf.path}: the training loss became {loss.item()} at epoch {epoch}, step {step} "
-                    f"(seed {seed}); lower the learning rate or check the model."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            _backward_step(mf, loss, optimizer)
-            bar.advance(len(y))
+        batches = data.train.batches(settings.batch_size, shuffle=True, seed=(seed, epoch),
+                                     transforms=train_transforms)
+        _train_epoch(mf, net, optimizer, batches, seed, epoch, to_input, device, bar)
         epoch_seconds.append(time.perf_counter() - t0)
-        val_acc = _accuracy(mf, net, val, data.val_labels, to_input, eval_transforms, device)
+        val_acc = _accuracy(mf, net, data.val, to_input, eval_transforms, device, f"seed {seed}, epoch {epoch}")
         if val_acc > best[0]:
             best = (val_acc, epoch, copy.deepcopy(net.state_dict()))
-        bar.epoch(seed, epoch, val_acc, best[0], len(data.train_labels) / epoch_seconds[-1])
+        bar.epoch(seed, epoch, val_acc, best[0], len(data.train) / epoch_seconds[-1])
     train_seconds = time.perf_counter() - t_start
     net.load_state_dict(best[2])
-    test_acc = _accuracy(mf, net, data.splits["test"], data.test_labels(), to_input, eval_transforms, device)
+    # training and selection are over: only now is the test split read, and only this call holds it
+    test_acc = _accuracy(mf, net, data.open_test(spec.num_classes), to_input, eval_transforms, device,
+                         f"seed {seed}, the checkpoint of epoch {best[1]}")
     return {
         "seed": seed,
         "val_accuracy": best[0],

@@ -9,18 +9,22 @@ that defines::
         return torch.nn.Module(...)  # forward(batch) -> logits (B, spec.num_classes)
 
 Everything that can go wrong with one is reported as one :class:`ModelFileError` line naming
-the file and the problem.
+the file and the problem; its code runs inside :func:`contained`, so that not even
+``sys.exit()`` or a ``KeyboardInterrupt`` of its own can end the harness silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
 import importlib.util
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,19 +58,13 @@ class ModelFile:
 
 def load(ref: str | Path) -> ModelFile:
     """Load ``baseline:NAME`` or a path to a ``.py`` file and check its top-level contract."""
-    ref = str(ref)
+    ref = check(ref)
     if ref.startswith(BASELINE_PREFIX):
-        name = ref[len(BASELINE_PREFIX):]
-        module, path = _baseline(name), None
+        module = importlib.import_module(f"arena.baselines.{ref[len(BASELINE_PREFIX):]}")
         path = Path(module.__file__)
         label = ref
     else:
         path = Path(ref)
-        if not path.is_file():
-            raise ModelFileError(
-                f"Model file '{ref}' does not exist; pass a .py file defining build_model(spec), "
-                f"or a baseline such as 'baseline:mlp'."
-            )
         module = _execute(path)
         label = path.stem
     build = getattr(module, "build_model", None)
@@ -88,11 +86,76 @@ def baselines() -> list[str]:
     return list(package.NAMES)
 
 
-def _baseline(name: str) -> ModuleType:
-    known = baselines()
-    if name not in known:
-        raise ModelFileError(f"Unknown baseline {name!r}; choose one of {known}.")
-    return importlib.import_module(f"arena.baselines.{name}")
+def check(ref: str | Path) -> str:
+    """Check, without running it, that ``ref`` names a known baseline or an existing ``.py`` file.
+
+    Returns:
+        ``ref`` as a string.
+    """
+    ref = str(ref)
+    if ref.startswith(BASELINE_PREFIX):
+        name, known = ref[len(BASELINE_PREFIX):], baselines()
+        if name not in known:
+            raise ModelFileError(f"Unknown baseline {name!r}; choose one of {known}.")
+        return ref
+    path = Path(ref)
+    hint = "pass a .py file defining build_model(spec), or a baseline such as 'baseline:mlp'."
+    if path.is_dir():
+        raise ModelFileError(f"Model file '{ref}' is a directory; {hint}")
+    if not path.is_file():
+        raise ModelFileError(f"Model file '{ref}' does not exist; {hint}")
+    if path.suffix != ".py":
+        raise ModelFileError(f"Model file '{ref}' is not a .py file; {hint}")
+    return ref
+
+
+@contextlib.contextmanager
+def contained(path: Path) -> Iterator[None]:
+    """Run a model file's code so that it cannot end the harness, silently or otherwise.
+
+    Exceptions pass through: the harness reports them where it knows what was being done. Every
+    other ``BaseException`` (``SystemExit`` from ``sys.exit()``, ``GeneratorExit``, a
+    ``KeyboardInterrupt`` the code raised itself, ...) becomes a :class:`ModelFileError` naming
+    the file and what it raised. A real Ctrl-C, a SIGINT delivered to the process meanwhile,
+    still raises ``KeyboardInterrupt`` and stops the run.
+    """
+    with _sigint_recorder() as interrupted:
+        try:
+            yield
+        except Exception:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) and interrupted():
+                raise
+            raise ModelFileError(
+                f"{path} raised {describe(exc, path)}, which would end the evaluation; a model file "
+                "must return or raise an ordinary exception."
+            ) from exc
+
+
+@contextlib.contextmanager
+def _sigint_recorder() -> Iterator[Callable[[], bool]]:
+    """Yield a function saying whether a SIGINT reached the process inside the block."""
+    previous = signal.getsignal(signal.SIGINT)
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main or previous in (signal.SIG_IGN, signal.SIG_DFL):
+        # no Ctrl-C can raise KeyboardInterrupt here: it goes to the main thread, is ignored or kills
+        yield lambda: False
+        return
+    if previous is None:  # a handler installed outside Python: it cannot be wrapped, so trust it
+        yield lambda: True
+        return
+    received: list[int] = []
+
+    def record(signum, frame):
+        received.append(signum)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _execute(path: Path) -> ModuleType:
@@ -103,12 +166,11 @@ def _execute(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except ArenaError:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported, not raised
+        with contained(path):
+            spec.loader.exec_module(module)
+    except BaseException as exc:
         sys.modules.pop(module_name, None)
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, ArenaError) or not isinstance(exc, Exception):
             raise
         raise ModelFileError(f"{path} failed to import: {describe(exc, path)}.") from exc
     return module

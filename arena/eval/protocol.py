@@ -12,8 +12,9 @@ The rules (DESIGN §6):
   manifest) unless the model file turns it off; augmentation is opt-in per model file;
 - report the mean and the sample standard deviation (``ddof = 1``) of test accuracy over seeds.
 
-Test labels never influence training or selection: the harness reads them only after a seed's
-training has finished, to score the selected checkpoint.
+Test labels never influence training or selection: the harness reads the test split from disk
+only after a seed's training and selection are over, to score the selected checkpoint, and lets
+it go right after. A model file is trusted code all the same: it can read any file itself.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from arena.errors import ArenaError
+from arena.errors import ArenaError, ConfigError
 
 SCHEMA_ID = "arena-result/1"
 
@@ -70,6 +70,42 @@ def validate(document: Any, *, source: str = "result") -> None:
             raise ResultError(
                 f"{source}: summary.{key} is {got!r} but the per-seed numbers give {value!r}."
             )
+
+
+def check_target(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`Path`, refused when it cannot become a file (call it before any work).
+
+    Raises:
+        ConfigError: ``path`` is an existing directory, or lies under a file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"Cannot write the result to {path}: it is an existing directory; give a "
+                          f"file path such as {path / 'result.json'}.")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise ConfigError(f"Cannot write the result to {path}: {parent} is a file, not a directory; "
+                          "choose another path.")
+    return path
+
+
+def default_path(root: str | os.PathLike, document: Mapping[str, Any]) -> Path:
+    """``root/<dataset name>/<model name>.json``, checked to stay inside ``root``.
+
+    Raises:
+        ConfigError: the dataset's name (read from its manifest) would lead outside ``root``.
+    """
+    root = Path(root)
+    name = document["dataset"]["name"]
+    model = document["model"]["name"].replace("baseline:", "baseline-")
+    path = root / name / f"{model}.json"
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(
+            f"The dataset name {name!r} would put the result at {path}, outside {root}; a dataset "
+            "name is a plain name such as 'neural_mnist': check the dataset's manifest, or give "
+            "the result's path explicitly."
+        )
+    return check_target(path)
 
 
 def write(document: Mapping[str, Any], path: str | os.PathLike) -> Path:
