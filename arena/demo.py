@@ -26,8 +26,12 @@ def run(*, model: str = "baseline:mlp", seeds: int = 3, out: Path | None = None)
     require("torch", "eval", "The demo's evaluation")
     from arena import format as fmt
     from arena.cli.eval import print_summary
-    from arena.eval import evaluate, result
+    from arena.eval import evaluate, modelfile, result
     from arena_builders import build
+
+    modelfile.check(model)  # a typo must not cost a build
+    if out is not None:
+        result.check_target(out)
 
     console = Console()
     console.rule("1. build neural_digits (one SIREN per scikit-learn digit)")
@@ -41,11 +45,13 @@ def run(*, model: str = "baseline:mlp", seeds: int = 3, out: Path | None = None)
     t0 = time.perf_counter()
     document = evaluate(model, path, seeds=seeds, progress=True)
     eval_seconds = time.perf_counter() - t0
-    label = document["model"]["name"].replace(":", "-")
-    target = out or path.parent.parent.parent / "results" / manifest.name / f"{label}.json"
+    target = out or result.default_path(path.parent.parent.parent / "results", document)
     result.write(document, target)
     print_summary(document, target)
     console.print(f"evaluation wall time {eval_seconds:.1f} s")
+    from arena.leaderboard import print_placement
+
+    print_placement(document, console)  # where it would rank in ./leaderboard; writes nothing
     return {"dataset": path, "build_seconds": build_seconds, "eval_seconds": eval_seconds,
             "result": document}
 

@@ -27,6 +27,15 @@ def evaluate(
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice; 1 is best on a busy shared CPU).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the arena-result/1 JSON (default: results/<dataset>/<model>.json).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    submit: Annotated[bool, typer.Option(help="Also file the result on the leaderboard, in LEADERBOARD/submissions/<dataset>/<slug>/ (needs --name and at least 3 seeds; checked before training).")] = False,
+    name: Annotated[Optional[str], typer.Option(help="With --submit: the method's name on the leaderboard; its slug names the folder.")] = None,
+    authors: Annotated[Optional[list[str]], typer.Option(help="With --submit: an author (repeat for several).")] = None,
+    code_url: Annotated[Optional[str], typer.Option(help="With --submit: the code's http(s) URL (the method links to it).")] = None,
+    paper_url: Annotated[Optional[str], typer.Option(help="With --submit: the paper's http(s) URL.")] = None,
+    contact: Annotated[Optional[str], typer.Option(help="With --submit: an e-mail address or handle.")] = None,
+    note: Annotated[Optional[str], typer.Option(help="With --submit: a free-text note shown on the page.")] = None,
+    leaderboard: Annotated[Path, typer.Option(help="With --submit: the leaderboard folder.")] = Path("leaderboard"),
+    force: Annotated[bool, typer.Option(help="With --submit: replace this method's submission on this dataset.")] = False,
 ) -> None:
     """Train on train, select on val, report test: protocol v1, one arena-result/1 document.
 
@@ -34,13 +43,20 @@ def evaluate(
     """
     from arena.eval import evaluate as run
     from arena.eval import result
+    from arena.leaderboard import from_options
 
+    if out is not None:
+        result.check_target(out)
+    pending = from_options(model, submit=submit, name=name, authors=authors, code_url=code_url,
+                           paper_url=paper_url, contact=contact, note=note, seeds=seeds,
+                           dataset=dataset, root=leaderboard, force=force)
     document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
                    weight_decay=weight_decay, device=device, threads=threads, progress=not quiet)
-    name = document["model"]["name"].replace("baseline:", "baseline-")
-    path = out or Path("results") / document["dataset"]["name"] / f"{name}.json"
+    path = out or result.default_path("results", document)
     result.write(document, path)
     print_summary(document, path)
+    if pending is not None:
+        typer.echo(f"submission: {pending.write(document)}")
 
 
 def print_summary(document: dict, path: Path | None = None) -> None:

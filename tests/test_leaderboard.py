@@ -1,0 +1,358 @@
+"""The leaderboard: submit -> verify -> render -> show on a real (small) neural digits build.
+
+The registry pin of the small build is simulated with an ``ARENA_REGISTRY`` overlay holding its
+manifest sha256, as a release would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from arena import format as fmt  # noqa: E402
+from arena import leaderboard  # noqa: E402
+from arena.baselines import mlp  # noqa: E402
+from arena.cli.eval import app as eval_app  # noqa: E402
+from arena.cli.main import app  # noqa: E402
+from arena.eval import result  # noqa: E402
+from arena.subset import subset  # noqa: E402
+from arena_builders import build  # noqa: E402
+
+TINY_MLP = """
+    import torch
+    INPUT = "flat"
+    HPARAMS = {"epochs": 3, "batch_size": 32, "lr": 3e-3}
+    def build_model(spec):
+        return torch.nn.Sequential(torch.nn.Linear(spec.num_params, 64), torch.nn.ReLU(),
+                                   torch.nn.Linear(64, spec.num_classes))
+"""
+runner = CliRunner()
+
+
+class Board:
+    """A leaderboard with three real submissions, and what made them."""
+
+    def __init__(self, root: Path, digits: Path, small: Path, model: Path, registry: Path):
+        self.root, self.digits, self.small, self.model, self.registry = root, digits, small, model, registry
+
+    def folder(self, slug: str, dataset: str = "neural_digits") -> Path:
+        return self.root / "submissions" / dataset / slug
+
+    def submit(self, *args: str, model: str | None = None, dataset: Path | None = None):
+        return runner.invoke(eval_app, [model or str(self.model), "--dataset", str(dataset or self.digits),
+                                        "--seeds", "3", "--quiet", "--out", str(self.root.parent / "out.json"),
+                                        "--submit", "--leaderboard", str(self.root), *args])
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Board:
+    base = tmp_path_factory.mktemp("leaderboard")
+    digits = build("digits", out=base / "neural_digits", limit=150, overrides={"steps": "60"}, progress=False)
+    small = subset(digits, {"train": 60, "val": 40, "test": 40}, out=base / "neural_digits_subset")
+    model = base / "tiny_mlp.py"
+    model.write_text(textwrap.dedent(TINY_MLP))
+    registry = base / "registry.json"
+    registry.write_text(json.dumps(_registry(digits, small)))
+    board = Board(base / "leaderboard", digits, small, model, registry)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ARENA_HOME", str(base / "home"))
+        mp.setenv("ARENA_REGISTRY", str(registry))
+        for made_run in (board.submit("--name", "Tiny MLP", "--code-url", "https://example.org/tiny",
+                                      "--authors", "A. Author", "--authors", "B. Author"),
+                         board.submit("--name", "Baseline MLP", "--epochs", "2", model="baseline:mlp"),
+                         board.submit("--name", "Tiny MLP", dataset=small)):
+            assert made_run.exit_code == 0, made_run.output
+    return board
+
+
+@pytest.fixture
+def board(made, tmp_path, monkeypatch) -> Board:
+    """A fresh copy of the leaderboard (tests may break it), with the registry that pins its datasets."""
+    monkeypatch.setenv("ARENA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ARENA_REGISTRY", str(made.registry))
+    root = Path(shutil.copytree(made.root, tmp_path / "leaderboard"))
+    return Board(root, made.digits, made.small, made.model, made.registry)
+
+
+def _registry(*datasets: Path) -> dict:
+    out = {}
+    for root in datasets:
+        files = fmt.open_dataset(root)
+        release = {"repo": None, "commit": None, "manifest_sha256": files.manifest_sha256}
+        out[files.manifest.name] = {"version": files.manifest.version,
+                                    "releases": {files.manifest.version: release}}
+    return {"format": "arena-registry/1", "datasets": out}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _edit(path: Path, change: Callable[[dict], None]) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _resummarize(document: dict) -> None:
+    document["summary"] = result.summarize(document["seeds"])
+
+
+def _other(accuracy: float) -> float:
+    """Another accuracy than ``accuracy``, still in [0, 1]."""
+    return round(accuracy - 0.01 if accuracy >= 0.01 else accuracy + 0.01, 6)
+
+
+def _lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip()]
+
+
+# -- the flow ---------------------------------------------------------------------------------
+
+
+def test_submit_verify_render_show_ranks_by_test_mean_and_renders_byte_identically(board, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # the terminal table is wide
+    verified = runner.invoke(app, ["leaderboard", "verify", str(board.root)])
+    assert verified.exit_code == 0, verified.output
+    assert "3 submissions verify (3 on pinned releases, 0 on an unverified dataset)" in verified.output
+
+    first = runner.invoke(app, ["leaderboard", "render", str(board.root)])
+    assert first.exit_code == 0, first.output
+    rendered = {name: (board.root / name).read_bytes() for name in ("README.md", "index.html")}
+    again = runner.invoke(app, ["leaderboard", "render", str(board.root)])
+    assert again.exit_code == 0, again.output
+    assert {name: (board.root / name).read_bytes() for name in rendered} == rendered
+
+    readme = rendered["README.md"].decode()
+    assert readme.index("## Rules") < readme.index("## neural_digits\n") < readme.index("## neural_digits_subset")
+    for rule in ("Protocol v1", "At least 3 seeds", "pinned by its manifest hash",
+                 "never ranked together", "Hardware is reported, never ranks", "pull request"):
+        assert rule in readme
+    digits_table = readme.split("## neural_digits\n")[1].split("## neural_digits_subset")[0]
+    results = {slug: json.loads((board.folder(slug) / "result.json").read_text())
+               for slug in ("tiny-mlp", "baseline-mlp")}
+    best_first = sorted(results, key=lambda s: (-results[s]["summary"]["test_mean"],
+                                                -results[s]["summary"]["val_mean"], s))
+    rows = [line for line in digits_table.splitlines() if line.startswith("| ") and "](" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2"]
+    names = {"tiny-mlp": "[Tiny MLP](https://example.org/tiny)",
+             "baseline-mlp": "[Baseline MLP](submissions/neural_digits/baseline-mlp/)"}
+    assert [row.split(" | ")[1] for row in rows] == [names[s] for s in best_first]
+    top = results[best_first[0]]["summary"]
+    assert f"{100 * top['test_mean']:.2f} ± {100 * top['test_std']:.2f} (3)" in rows[0]
+    assert "Tiny MLP" in readme.split("## neural_digits_subset")[1]
+
+    shown = runner.invoke(app, ["leaderboard", "show", str(board.root), "--dataset", "neural_digits"])
+    assert shown.exit_code == 0, shown.output
+    assert "neural_digits_subset" not in shown.output
+    order = [shown.output.index(label) for label in ("Tiny MLP" if s == "tiny-mlp" else "Baseline MLP"
+                                                     for s in best_first)]
+    assert order == sorted(order)
+
+
+def test_submission_holds_the_result_unchanged_and_the_shipped_baseline_file(board):
+    folder = board.folder("baseline-mlp")
+    assert sorted(p.name for p in folder.iterdir()) == ["model.py", "result.json", "submission.json"]
+    document = result.load(folder / "result.json")
+    shipped = Path(mlp.__file__)
+    assert (folder / "model.py").read_bytes() == shipped.read_bytes()
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == document["model"]["sha256"]
+    submission = json.loads((board.folder("tiny-mlp") / "submission.json").read_text())
+    assert submission["authors"] == ["A. Author", "B. Author"]
+    assert submission["hardware"] == result.load(board.folder("tiny-mlp") / "result.json")["environment"]["device"]
+    assert not [p for p in board.root.rglob(".*")], "a temporary folder was left behind"
+
+
+def test_subset_result_gets_its_own_table_never_ranked_with_the_full_dataset(board):
+    tables = {t.dataset: t for t in leaderboard.collect(board.root)}
+    assert (tables["neural_digits"].kind, tables["neural_digits_subset"].kind) == ("full", "subset")
+    assert [r.rank for r in tables["neural_digits_subset"].rows] == [1]
+    assert {r.slug for r in tables["neural_digits"].rows} == {"tiny-mlp", "baseline-mlp"}
+
+
+# -- bad input: one line, exit 1, nothing written ---------------------------------------------
+
+
+def _tamper_accuracy(b: Board):
+    _edit(b.folder("tiny-mlp") / "result.json",
+          lambda d: d["seeds"][1].update(test_accuracy=_other(d["seeds"][1]["test_accuracy"])))
+
+
+def _change_model(b: Board):
+    with open(b.folder("tiny-mlp") / "model.py", "a") as f:
+        f.write("# a change after the run\n")
+
+
+def _schema_violation(b: Board):
+    _edit(b.folder("tiny-mlp") / "submission.json", lambda d: d.update(code_url="not a url"))
+
+
+def _duplicate_method(b: Board):
+    shutil.copytree(b.folder("tiny-mlp"), b.folder("tiny-mlp-again"))
+
+
+def _unknown_protocol(b: Board):
+    _edit(b.folder("tiny-mlp") / "result.json", lambda d: d["protocol"].update(version=2))
+
+
+def _two_seeds(b: Board):
+    def drop(d):
+        d["seeds"].pop()
+        d["protocol"]["seeds"] = 2
+        _resummarize(d)
+
+    _edit(b.folder("tiny-mlp") / "result.json", drop)
+
+
+def _subset_as_full(b: Board):
+    shutil.move(b.folder("tiny-mlp", "neural_digits_subset"), b.folder("tiny-mlp-subset"))
+
+
+VERIFY = ("verify", "render", "show")
+BAD = [  # (break the board, what must then fail, what the line says)
+    (_tamper_accuracy, VERIFY, "neural_digits/tiny-mlp: result.json: summary.test_mean is"),
+    (_change_model, VERIFY, "neural_digits/tiny-mlp: model.py has sha256"),
+    (_schema_violation, VERIFY, "neural_digits/tiny-mlp: submission.json is not a valid arena-submission/1 document: at code_url"),
+    (_duplicate_method, VERIFY, "neural_digits/tiny-mlp-again: the method 'Tiny MLP' is already on neural_digits as tiny-mlp"),
+    (_unknown_protocol, VERIFY, "neural_digits/tiny-mlp: result.json follows protocol version 2, which this package does not know"),
+    (_two_seeds, VERIFY, "neural_digits/tiny-mlp: result.json has 2 seeds; the leaderboard needs at least 3"),
+    (_subset_as_full, VERIFY, "neural_digits/tiny-mlp-subset: result.json is on neural_digits_subset, a subset, but is filed under the full dataset"),
+    (None, ("submit-again",), "tiny-mlp already exists; choose another --name, or pass --force"),
+]
+
+
+@pytest.mark.parametrize("breaks, commands, says", BAD, ids=[
+    "tampered-accuracy", "changed-model", "schema-violation", "duplicate-method", "unknown-protocol",
+    "two-seeds", "subset-as-full", "existing-slug"])
+def test_bad_submission_ends_in_one_line_and_exit_1_and_writes_nothing(board, breaks, commands, says):
+    if breaks is not None:
+        breaks(board)
+    before = _tree(board.root)
+    for command in commands:
+        if command == "submit-again":
+            res = board.submit("--name", "Tiny MLP")
+        else:
+            res = runner.invoke(app, ["leaderboard", command, str(board.root)])
+        assert res.exit_code == 1, (command, res.output)
+        lines = _lines(res.output)
+        assert len(lines) == 1 and says in lines[0], (command, res.output)
+        assert "Traceback" not in res.output
+    assert _tree(board.root) == before
+    assert not (board.root / "README.md").exists()
+
+
+def test_manifest_hash_that_is_no_release_is_listed_unverified_and_never_ranked(board):
+    _edit(board.folder("tiny-mlp") / "result.json", lambda d: d["dataset"].update(manifest_sha256="0" * 64))
+    verified = runner.invoke(app, ["leaderboard", "verify", str(board.root)])
+    assert verified.exit_code == 0, verified.output
+    assert "1 on an unverified dataset: neural_digits/tiny-mlp" in verified.output
+    table = next(t for t in leaderboard.collect(board.root) if t.dataset == "neural_digits")
+    assert [(r.slug, r.rank, r.verified) for r in table.rows] == [
+        ("baseline-mlp", 1, "verified"), ("tiny-mlp", None, "unverified dataset")]
+    assert runner.invoke(app, ["leaderboard", "render", str(board.root)]).exit_code == 0
+    row = next(line for line in (board.root / "README.md").read_text().splitlines() if "[Tiny MLP]" in line)
+    assert row.startswith("| – |") and "unverified dataset" in row
+
+
+# -- submitting -------------------------------------------------------------------------------
+
+
+def test_fewer_than_3_seeds_are_refused_before_the_model_is_even_loaded(board, tmp_path):
+    res = runner.invoke(eval_app, [str(tmp_path / "missing.py"), "--dataset", str(board.digits),
+                                   "--seeds", "2", "--submit", "--name", "X", "--leaderboard", str(board.root)])
+    assert res.exit_code == 1
+    assert len(_lines(res.output)) == 1 and "at least 3 seeds" in res.output
+    assert "missing.py" not in res.output
+
+
+def test_failed_run_writes_no_submission(board, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("def build_model(spec):\n    raise RuntimeError('no model today')\n")
+    before = _tree(board.root)
+    res = board.submit("--name", "Broken", model=str(broken))
+    assert res.exit_code == 1 and "no model today" in res.output
+    assert _tree(board.root) == before and not board.folder("broken").exists()
+
+
+def test_submission_options_without_submit_are_refused(board):
+    res = runner.invoke(eval_app, [str(board.model), "--dataset", str(board.digits), "--name", "X"])
+    assert res.exit_code == 1 and "--name only applies to a submission" in res.output
+
+
+def test_force_replaces_the_submission_by_a_swap_and_touches_nothing_else(board):
+    old = board.folder("tiny-mlp")
+    others = {p: b for p, b in _tree(board.root).items() if not p.startswith("submissions/neural_digits/tiny-mlp/")}
+    res = board.submit("--name", "Tiny MLP", "--note", "second run", "--force")
+    assert res.exit_code == 0, res.output
+    assert json.loads((old / "submission.json").read_text())["note"] == "second run"
+    assert {p: b for p, b in _tree(board.root).items() if not p.startswith("submissions/neural_digits/tiny-mlp/")} == others
+    assert sorted(p.name for p in board.folder("tiny-mlp").parent.iterdir()) == ["baseline-mlp", "tiny-mlp"]
+
+
+def test_force_refuses_a_folder_holding_files_that_are_no_part_of_a_submission(board):
+    (board.folder("tiny-mlp") / "notes.txt").write_text("mine\n")
+    before = _tree(board.root)
+    res = board.submit("--name", "Tiny MLP", "--force")
+    assert res.exit_code == 1 and "'notes.txt', which is no part of a submission" in res.output
+    assert _tree(board.root) == before
+
+
+# -- where a fresh result would rank ----------------------------------------------------------
+
+
+def test_placement_ranks_a_fresh_result_without_writing_anything(board):
+    fresh = json.loads((board.folder("tiny-mlp") / "result.json").read_text())
+    for seed in fresh["seeds"]:
+        seed["test_accuracy"] = 1.0
+    _resummarize(fresh)
+    before = _tree(board.root)
+    table = leaderboard.placement(fresh, board.root)
+    assert [(r.slug, r.rank) for r in table.rows][0] == ("this-run", 1) and len(table.rows) == 3
+    console = Console(record=True, width=200)
+    leaderboard.print_placement(fresh, console, root=board.root)
+    assert "this run would rank 1 of 3 on neural_digits" in console.export_text()
+    fresh["dataset"]["manifest_sha256"] = "0" * 64
+    mine = next(r for r in leaderboard.placement(fresh, board.root).rows if r.slug == "this-run")
+    assert (mine.rank, mine.verified) == (None, "unverified dataset")
+    assert _tree(board.root) == before
+
+
+# -- rerun: the opt-in that executes the submitted code ---------------------------------------
+
+
+def test_rerun_reproduces_the_recorded_per_seed_numbers(board):
+    res = runner.invoke(app, ["leaderboard", "verify", str(board.root), "--rerun", "neural_digits/tiny-mlp",
+                              "--dataset", str(board.digits)])
+    assert res.exit_code == 0, res.output
+    assert "neural_digits/tiny-mlp: the rerun reproduces seeds 0, 1, 2: val and test accuracy equal" in res.output
+
+
+def test_rerun_names_the_seed_that_differs_when_the_result_was_resigned(board):
+    def change(d):
+        d["seeds"][1]["test_accuracy"] = _other(d["seeds"][1]["test_accuracy"])
+        _resummarize(d)  # re-signed: the static checks pass, only the rerun can tell
+
+    _edit(board.folder("tiny-mlp") / "result.json", change)
+    assert runner.invoke(app, ["leaderboard", "verify", str(board.root)]).exit_code == 0
+    res = runner.invoke(app, ["leaderboard", "verify", str(board.root), "--rerun", "neural_digits/tiny-mlp",
+                              "--dataset", str(board.digits)])
+    assert res.exit_code == 1
+    problem = _lines(res.output)[-1]
+    assert "neural_digits/tiny-mlp: the rerun does not reproduce it exactly: seed 1 test" in problem
+    assert "seed 0" not in problem and "seed 2" not in problem
+
+
+def test_rerun_of_a_slug_on_several_datasets_asks_which_one(board):
+    res = runner.invoke(app, ["leaderboard", "verify", str(board.root), "--rerun", "tiny-mlp"])
+    assert res.exit_code == 1
+    assert "'tiny-mlp' is a submission on several datasets (neural_digits/tiny-mlp, neural_digits_subset/tiny-mlp)" in _lines(res.output)[-1]
