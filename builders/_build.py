@@ -14,15 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from arena import _xla
 from arena import format as fmt
 from arena import hub
 from arena.errors import ConfigError
 from arena.sources import open_source, shape_points
 from arena_builders import _card
 from arena_builders._recipe import Recipe, version_with
-
-_xla.configure()  # before anything imports JAX: one device per core on CPU (see arena._xla)
 
 SPLITS = ("train", "val", "test")
 
@@ -87,15 +84,24 @@ def build(
     ``download`` lets sources that can (MNIST, CIFAR-10) fetch their official files into the
     local store when ``source_path`` is not given. Shards already complete in ``out`` are kept
     (a killed build resumes where it stopped; shards of other examples are refused); the result
-    is byte-identical to an uninterrupted build on the same machine.
+    is byte-identical to an uninterrupted build on the same machine. Two builds of the same
+    directory never run at once: the second is refused (:class:`arena.hub.BusyError`).
     """
+    revision = _revision()  # the code the build starts from, not whatever is checked out at its end
+    source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
+    p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
+    busy = (f"Another arena-build is writing {p.out} now; wait for it to finish (a rerun then resumes "
+            "from its shards), or build into another --out.")
+    with hub.lock(f"build {p.out.resolve()}", busy=busy):
+        return _fit_and_write(p, source, revision, progress=progress)
+
+
+def _fit_and_write(p: Plan, source, revision: str, *, progress: bool) -> Path:
+    """Fit the shards not yet complete in ``p.out``, then write the card and the manifest (last)."""
     import jax
 
     from arena import fields, fit
 
-    revision = _revision()  # the code the build starts from, not whatever is checked out at its end
-    source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
-    p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
     r = p.recipe
     image = r.kind == "image"
     shape = tuple(source.signal["shape"]) if image else None
@@ -128,6 +134,8 @@ def build(
                     bar.skip(len(chunk))
                     continue
                 signals, labels, index = source.load(chunk)
+                fmt.check_labels(labels, source.num_classes, where=f"Source '{source.name}' (for {name})",
+                                 fix="Its labels disagree with its class count: check the raw files it reads.")
                 data = task.prepare(signals) if image else _shape_data(task, signals, index)
                 result = fit.fit(field, task, data, steps=r.steps, lr=r.lr, optimizer=r.optimizer,
                                  weight_decay=r.weight_decay, init=r.init, seed=r.seed,
