@@ -36,8 +36,12 @@ import math
 
 import numpy as np
 
-from arena import fields, fit  # sets the XLA CPU flags before JAX is imported
-from arena.fields import _dense, _sine
+from arena import _xla
+
+_xla.apply_for_command()  # before JAX starts: one single-threaded XLA device per core
+
+from arena import fields, fit  # noqa: E402
+from arena.fields import _dense, _sine  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -44,7 +44,11 @@ import time
 
 import numpy as np
 
-from arena import fields, fit, metrics  # sets the XLA CPU flags before JAX is imported
+from arena import _xla
+
+_xla.apply_for_command()  # before JAX starts (the JAX-defaults run sets ARENA_XLA_FLAGS=0)
+
+from arena import fields, fit, metrics  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

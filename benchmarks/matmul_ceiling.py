@@ -23,7 +23,10 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # one core: the fitter runs one single-threaded XLA device per core
 
-from arena import fields  # noqa: E402,F401  (sets the XLA CPU flags: one single-threaded device per core)
+from arena import _xla  # noqa: E402
+
+_xla.apply_for_command()  # before JAX starts: one single-threaded XLA device per core
+
 from arena.fields import _dense  # noqa: E402
 
 import jax  # noqa: E402

@@ -23,8 +23,12 @@ import json
 
 import numpy as np
 
-from arena import fields, fit, metrics  # sets the XLA CPU flags before JAX is imported
-from arena.sources import open_source, shape_points
+from arena import _xla
+
+_xla.apply_for_command()  # before JAX starts: one single-threaded XLA device per core
+
+from arena import fields, fit, metrics  # noqa: E402
+from arena.sources import open_source, shape_points  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

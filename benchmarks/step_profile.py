@@ -22,7 +22,11 @@ import json
 import re
 import tempfile
 
-from arena import fields, fit  # sets the XLA CPU flags before JAX is imported
+from arena import _xla
+
+_xla.apply_for_command()  # before JAX starts: one single-threaded XLA device per core
+
+from arena import fields, fit  # noqa: E402
 
 import jax  # noqa: E402
 

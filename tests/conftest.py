@@ -10,7 +10,6 @@ os.environ["XLA_FLAGS"] = " ".join(
     f for f in os.environ.get("XLA_FLAGS", "").split() if "host_platform_device_count" not in f
 ) + " --xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("JAX_CPU_ENABLE_ASYNC_DISPATCH", "false")  # as arena._xla sets it
 # the CPU dense kernel is compiled once per run into a fresh cache (subprocesses inherit it)
 os.environ.setdefault("ARENA_KERNEL_CACHE", tempfile.mkdtemp(prefix="arena-kernels-"))
 

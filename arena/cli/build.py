@@ -27,8 +27,13 @@ def build(
 ) -> None:
     """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.
 
-    A killed build resumes from its complete shards when rerun with the same arguments.
+    A killed build resumes from its complete shards when rerun with the same arguments. On CPU
+    it fits with one single-threaded XLA device per core (``ARENA_XLA_FLAGS=0`` keeps your own
+    XLA and JAX settings).
     """
+    from arena import _xla
+
+    _xla.apply_for_command()  # before anything uses JAX
     from arena_builders import build as run
     from arena_builders import parse_assignments
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from arena.cli import _hub
+from arena.cli import _hub, _leaderboard
 from arena.cli._common import user_errors
 
 app = typer.Typer(
@@ -32,15 +32,19 @@ def demo(
 
     Needs no download: scikit-learn ships the 1,797 digits. A second run reuses the build.
     """
+    from arena import _xla
+
+    _xla.apply_for_command()  # before anything uses JAX: every CPU core (not with ARENA_XLA_FLAGS=0)
     from arena import demo as run_demo
 
     run_demo.run(model=model, seeds=seeds)
 
 
 _hub.register(app)  # list, info, download, push, verify
+_leaderboard.register(app)  # leaderboard verify, render, show
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # INDEX -1 is an index, not an option
 @user_errors
 def show(
     name: Annotated[str, typer.Argument(help="Dataset: a name, a directory or a URL.")],
@@ -64,7 +68,7 @@ def show(
 def import_hdf5(
     path: Annotated[Path, typer.Argument(help="A fit-a-nef folder of .hdf5 files (with nef.json, cfg.json), or one file.")],
     out: Annotated[Optional[Path], typer.Option(help="Dataset directory to write (default: the local store).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Dataset name (default: from cfg.json or the folder).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Dataset name (default: from cfg.json or the folder); the version is 1.0.0+import.<hash>, never an official release's.")] = None,
     split: Annotated[Optional[list[str]], typer.Option(help="NAME=START:END rows of a split (repeatable; default: known presets or all in train).")] = None,
     hparam: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for nef.json's params, e.g. omega_0=30 (repeatable).")] = None,
 ) -> None:
@@ -85,7 +89,7 @@ def subset(
     test: Annotated[Optional[int], typer.Option(help="Test NeFs to keep (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Dataset directory to write (default: the local store, NAME_subset/VERSION).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace OUT if it already holds a dataset.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it holds a NAME_subset dataset and nothing else (no other directory is ever replaced).")] = False,
 ) -> None:
     """Write a seeded sample of a dataset's splits as a dataset of its own, NAME_subset."""
     from arena import format as fmt

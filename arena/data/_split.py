@@ -351,9 +351,6 @@ def _entropy(seed) -> list[int]:
 
 
 def _import_jax():
-    from arena import _xla
-
-    _xla.configure()
     return require("jax", "build", "JAX arrays from a neural dataset")
 
 

@@ -14,10 +14,8 @@ Example:
     (5, 1)
 """
 
-from arena import _xla
 from arena.errors import require
 
-_xla.configure()
 require("jax", "build", "arena.fields")
 
 from arena.fields._base import Field, Params  # noqa: E402

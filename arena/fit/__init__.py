@@ -9,27 +9,25 @@ per-NeF state, so nothing couples NeFs), sharded over every local device. Under
 Example:
     >>> from sklearn.datasets import load_digits
     >>> from arena import fields, fit
+    >>> fit.use_all_cores()  # every CPU core; before anything uses JAX
     >>> images = load_digits().images[:64] / 16.0
     >>> result = fit.fit_images(fields.Siren(hidden=16, omega0=9.0), images, steps=200)
     >>> result.params.shape, result.metrics["psnr"].shape
     ((64, 337), (64,))
 
-On CPU, importing this module (or :mod:`arena.fields`) before JAX sets ``XLA_FLAGS`` so that XLA
-exposes one device per core and uses 512-bit vectors (about 2x faster fits); set
-``ARENA_XLA_FLAGS=0`` to leave ``XLA_FLAGS`` alone (see :mod:`arena._xla`).
+Importing this module changes nothing global. On a multi-core CPU, call :func:`use_all_cores`
+first thing (before anything uses JAX) for one single-threaded XLA device per core, which fits
+faster; ``arena-build`` and ``arena demo`` do it for you. A fit without it warns once.
 """
 
 from __future__ import annotations
 
-from arena import _xla
-
-_xla.configure()
-
-from arena.errors import require  # noqa: E402
+from arena.errors import require
 
 require("jax", "build", "arena.fit")
 require("optax", "build", "arena.fit")
 
+from arena._xla import use_all_cores  # noqa: E402
 from arena.fit._fitter import (FitResult, ProgressBar, chunk_per_device, default_block, even_block, fit,
                                fit_images, fit_shapes, make_config, process_range, shared_init)  # noqa: E402
 from arena.fit._engine import FitConfig  # noqa: E402
@@ -50,4 +48,5 @@ __all__ = [
     "make_config",
     "process_range",
     "shared_init",
+    "use_all_cores",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from arena import _xla
 from arena.errors import ConfigError
 from arena.fit import _engine
 from arena.fit._engine import FitConfig
@@ -178,6 +179,8 @@ def fit(
     if distributed or (distributed is None and jax.process_count() > 1):
         lo, hi = process_range(n)
         data, indices, n = {k: v[lo:hi] for k, v in data.items()}, indices[lo:hi], hi - lo
+    if devices is None:
+        _xla.hint_once(jax.local_devices())  # a multi-core CPU without use_all_cores(): say so once
     devices = tuple(jax.local_devices() if devices is None else devices)
     block = chunk_size or default_block(field, task, n, devices, memory_budget)
     devices = devices[: math.ceil(n / block)]  # compile only for devices that get work
