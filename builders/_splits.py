@@ -1,4 +1,4 @@
-"""The fixed splits of DESIGN section 4, as functions of a source."""
+"""The fixed splits of docs/design.md §4, as functions of a source."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Evaluation protocol v1: the fixed rules and the bounds a model file may move its settings in.
 
-The rules (DESIGN §6):
+The rules (docs/design.md §6):
 
 - train on ``train`` only; evaluate ``val`` after every epoch; keep the checkpoint with the best
   val accuracy (the earliest on ties); report ``test`` accuracy once, at that checkpoint;

@@ -105,7 +105,7 @@ class Source(abc.ABC):
     def splits(self) -> dict[str, np.ndarray]:
         """The official splits as ``{split name: positions}``, in official order.
 
-        Builders cut DESIGN section 4's train/val/test from these (for example the first 55,000
+        Builders cut docs/design.md §4's train/val/test from these (for example the first 55,000
         positions of MNIST's ``"train"``). A dataset without an official split has one ``"all"``.
         """
         return dict(self._cat[2])

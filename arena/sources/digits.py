@@ -3,7 +3,7 @@
 ``load_digits()`` gives integer intensities 0..16; they become uint8 by
 ``round(v * 255 / 16)`` (0 -> 0, 16 -> 255; v = 8 gives 127.5, which rounds half to even, 128),
 so the images share the uint8 convention of the other image sources. Source index = position in
-``load_digits()`` (0..1,796). There is no official split: ``"all"``; DESIGN section 4's seeded
+``load_digits()`` (0..1,796). There is no official split: ``"all"``; docs/design.md §4's seeded
 70/10/20 % split is drawn by the builder.
 """
 
