@@ -23,7 +23,8 @@ from arena.errors import ArenaError, ConfigError, MissingExtraError
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "data", "demo", "errors", "eval", "fields", "fit", "format", "graph", "hub", "layout", "metrics", "sources",
+    "data", "demo", "errors", "eval", "export", "fields", "fit", "format", "graph", "hub", "layout",
+    "leaderboard", "metrics", "sources",
 )
 
 

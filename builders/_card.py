@@ -10,6 +10,7 @@ import numpy as np
 
 from arena import format as fmt
 from arena import metrics
+from arena.export import card_metadata, how_to_load
 
 GRID_NAME = "reconstructions.png"
 _CELL = 64  # pixels per grid cell, at least
@@ -26,7 +27,7 @@ def _card(m: dict, recipe, revision: str) -> str:
     fit, field = m["fit"], m["field"]
     lines = [
         "---",
-        f"license: {m['license'].lower()}",
+        *_yaml_lines(card_metadata(m)),  # license (with its name and link if "other"), task categories
         f"pretty_name: {recipe.title}",
         "tags:",
         "- neural-fields",
@@ -70,6 +71,8 @@ def _card(m: dict, recipe, revision: str) -> str:
         "",
         f"![sources (top) and reconstructions (bottom) of the first training examples]({GRID_NAME})",
         "",
+        *how_to_load(m["name"]),
+        "",
         "## Citation",
         "",
         "```bibtex",
@@ -78,6 +81,13 @@ def _card(m: dict, recipe, revision: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _yaml_lines(meta: dict) -> list[str]:
+    lines = []
+    for key, value in meta.items():
+        lines += [f"{key}:", *(f"- {v}" for v in value)] if isinstance(value, list) else [f"{key}: {value}"]
+    return lines
 
 
 def _grid_png(root: Path, manifest: dict, source, field, task, train_positions) -> bytes:

@@ -12,40 +12,67 @@ from rich.table import Table
 from arena.cli._common import err_console, user_errors
 
 
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of a table.")]
+
+
 @user_errors
-def list_() -> None:
-    """The registry's datasets: versions, where each is published, what is built or downloaded here."""
+def list_(json_: JsonFlag = False) -> None:
+    """The registry's datasets: versions, where published, what is here, NeFs, parameters, size.
+
+    Per version: where it is published, whether it is built or downloaded here, NeFs per split
+    (from the registry when not here), parameters per NeF, classes and size (arena.json and
+    every file it lists). --json prints the same as a JSON document (format arena-list/1).
+    """
     from arena import hub
 
-    console = Console()
-    table = Table("name", "version", "published at", "here")
+    rows = []
     entries = hub.registry()
-    names = sorted(set(entries) | set(hub.local_names()))
-    for name in names:
+    for name in sorted(set(entries) | set(hub.local_names())):
         entry = entries.get(name)
         built = set(hub.local_versions(name))
         versions = list(entry.releases) if entry is not None else []
         versions += [v for v in sorted(built) if v not in versions]
-        downloaded = {_version_of(p) for p in hub.cached(name)} - built
+        downloaded = {_version_of(p): p for p in reversed(hub.cached(name))}  # builds come first
         for version in versions:
             release = entry.releases.get(version) if entry is not None else None
-            where = release.where if release is not None and release.published else "not published"
-            here = "built" if version in built else "downloaded" if version in downloaded else "-"
-            table.add_row(name, version, where, here)
-    console.print(table)
+            path = hub.local_path(name, version) if version in built else downloaded.get(version)
+            here = "built" if version in built else "downloaded" if path is not None else None
+            published = release.where if release is not None and release.published else None
+            rows.append({"name": name, "version": version, "published_at": published, "here": here,
+                         "path": None if path is None else str(path),
+                         **_sizes(_manifest_at(path), release)})
+    if json_:
+        _print_json({"format": "arena-list/1", "datasets": rows})
+        return
+    table = Table("name", "version", "published at", "here", "NeFs (train/val/test)", "params",
+                  "classes", "size")
+    for row in rows:
+        table.add_row(row["name"], row["version"], row["published_at"] or "not published",
+                      row["here"] or "-", _split_counts(row["num_examples"]), _number(row["num_params"]),
+                      _number(row["num_classes"]), _bytes(row["bytes"]))
+    Console().print(table)
 
 
 @user_errors
 def info(
     name: Annotated[str, typer.Argument(help="A dataset name, a dataset directory, hf://... or a URL.")],
+    json_: JsonFlag = False,
 ) -> None:
-    """A dataset's manifest in short: source, signal, field, splits, metrics, where it lives."""
+    """A dataset in short: source, field, NeFs per split, parameters, classes, size, where it lives.
+
+    For a dataset not built or downloaded here, the split sizes come from the registry. --json
+    prints a JSON document (format arena-info/1) whose keys are always present, null where unknown.
+    """
     from arena import hub
 
-    console = Console()
     about = hub.info(name)
+    if json_:
+        _print_json(_info_document(about))
+        return
+    console = Console()
     entry, manifest = about.entry, about.manifest
     release = entry.release() if entry is not None and entry.releases else None
+    sizes = _sizes(manifest, release)
     title = f"[bold]{about.name}[/] {manifest.version if manifest else (entry.version if entry else '')}"
     console.print(title, highlight=False)
     if entry is not None and not _is_release(about):
@@ -57,12 +84,14 @@ def info(
     if manifest is not None:
         d = manifest.data
         src, sig, field = d["source"], d["signal"], d["field"]
-        classes = f", {src['num_classes']} classes" if "num_classes" in src else ""
+        classes = f", {sizes['num_classes']} classes" if sizes["num_classes"] is not None else ""
+        where = "on disk" if _is_local(about) else "to download"
         rows += [
             ("source", f"{src.get('name', '?')}{classes}" + (f" ({src['origin']})" if src.get("origin") else "")),
             ("signal", f"{sig.get('kind', '?')} {sig.get('shape', '')}".strip()),
-            ("field", f"{field.get('arch', '?')} {_kv(field.get('hparams', {}))}, P = {manifest.num_params:,}"),
-            ("splits", " · ".join(f"{s} {manifest.num_examples(s):,}" for s in _ordered(manifest.splits))),
+            ("field", f"{field.get('arch', '?')} {_kv(field.get('hparams', {}))}, P = {manifest.num_params:,} parameters per NeF"),
+            ("splits", " · ".join(f"{s} {manifest.num_examples(s):,}" for s in _ordered(manifest.splits)) + " NeFs"),
+            ("size", f"{_bytes(sizes['bytes'])} {where}"),
         ]
         metrics = d.get("stats", {}).get("metrics", {})
         if metrics:
@@ -70,6 +99,9 @@ def info(
         rows += [("license", d.get("license", "-")), ("manifest", f"sha256 {about.manifest_sha256}"),
                  ("read from", about.location or "-")]
     else:
+        if sizes["num_examples"]:
+            counts = " · ".join(f"{s} {n:,}" for s, n in sizes["num_examples"].items())
+            rows.append(("splits", f"{counts} NeFs (the registry's release; not built or downloaded here)"))
         rows.append(("manifest", "not available here (not built, not downloaded)"))
     if release is not None:
         published = release.where if release.published else f"not published yet (build it: arena-build {about.name})"
@@ -80,6 +112,100 @@ def info(
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
     console.print(table, highlight=False)
+
+
+def _info_document(about) -> dict:
+    """``arena info --json``: every key always present, ``null`` where unknown."""
+    entry, manifest = about.entry, about.manifest
+    release = entry.release() if entry is not None and entry.releases else None
+    d = manifest.data if manifest is not None else {}
+    field = d.get("field", {})
+    sizes = _sizes(manifest, release)
+    return {
+        "format": "arena-info/1",
+        "name": about.name,
+        "version": manifest.version if manifest is not None else (entry.version if entry else None),
+        "description": entry.description if entry is not None else None,
+        "is_release": entry is not None and _is_release(about),
+        **sizes,
+        "num_examples_from": "manifest" if manifest is not None else "registry" if release is not None else None,
+        "bytes_on_disk": sizes["bytes"] if _is_local(about) else None,
+        "source": d.get("source", {}).get("name"),
+        "signal": d.get("signal"),
+        "arch": field.get("arch"),
+        "hparams": field.get("hparams"),
+        "metrics": d.get("stats", {}).get("metrics"),
+        "license": d.get("license"),
+        "manifest_sha256": about.manifest_sha256,
+        "read_from": about.location,
+        "published_at": release.where if release is not None and release.published else None,
+        "local_copies": [str(p) for p in about.copies],
+    }
+
+
+def _sizes(manifest, release) -> dict:
+    """NeFs per split, parameters per NeF, classes and bytes: from the manifest when there is
+    one, else the split sizes the registry's release lists."""
+    if manifest is None:
+        counts = dict(release.num_examples) if release is not None and release.num_examples else None
+        return {"num_examples": _ordered_counts(counts), "num_params": None, "num_classes": None, "bytes": None}
+    source = manifest.data["source"]
+    classes = source.get("num_classes")
+    if classes is None and source.get("class_names") is not None:
+        classes = len(source["class_names"])
+    listed = sum(e.bytes for e in manifest.all_files()) + len(manifest.dumps().encode("utf-8"))
+    return {"num_examples": _ordered_counts({s: manifest.num_examples(s) for s in manifest.splits}),
+            "num_params": manifest.num_params, "num_classes": classes, "bytes": listed}
+
+
+def _manifest_at(path: Path | None):
+    from arena import format as fmt
+    from arena.errors import ArenaError
+
+    if path is None:
+        return None
+    try:
+        return fmt.Manifest.load(path)
+    except (ArenaError, OSError):
+        return None
+
+
+def _is_local(about) -> bool:
+    return about.location is not None and Path(about.location).is_dir()
+
+
+def _ordered_counts(counts: dict | None) -> dict | None:
+    return None if counts is None else {s: int(counts[s]) for s in _ordered(counts)}
+
+
+def _split_counts(counts: dict | None) -> str:
+    if not counts:
+        return "-"
+    if tuple(counts) == ("train", "val", "test"):
+        return "/".join(f"{n:,}" for n in counts.values())
+    return " · ".join(f"{s} {n:,}" for s, n in counts.items())
+
+
+def _number(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1000:
+        return f"{value} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _print_json(document: dict) -> None:
+    import json
+
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))
 
 
 @user_errors

@@ -8,12 +8,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from arena.cli import _help
 from arena.cli._common import user_errors
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(add_completion=False, context_settings=_help.CONTEXT)
 
 
-@app.command()
+@app.command(cls=_help.Command)
 @user_errors
 def build(
     name: Annotated[str, typer.Argument(help="Dataset to build: digits, mnist, cifar10, microimagenet, shapenet, modelnet10.")],

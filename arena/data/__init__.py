@@ -15,6 +15,7 @@ Example:
     >>> for params, labels in train.batches(256, transforms=[PermuteHidden(train.info)]):
     ...     ...
     >>> loader = train.torch(batch_size=256)     # a torch DataLoader
+    >>> ds = train.to_hf()                       # a datasets.Dataset; arena.load(ds) is train
 
 Modules: :mod:`arena.data.transforms` (augmentations that respect weight-space symmetries,
 normalisation).
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Union
 
 from arena import format as fmt
+from arena.data import _hf
 from arena.data._nef import FieldInfo, field_info
 from arena.data._render import ShapeRender
 from arena.data._split import FORMATS, Split
@@ -60,7 +62,10 @@ def load(
 
     Args:
         ref: a dataset name (``"neural_mnist"``), a dataset directory, or a URL
-            (``hf://datasets/REPO``, an fsspec URL), as :func:`arena.hub.resolve` takes it.
+            (``hf://datasets/REPO``, an fsspec URL), as :func:`arena.hub.resolve` takes it; or a
+            Hugging Face ``datasets.Dataset`` / ``DatasetDict`` made by :meth:`Split.to_hf`
+            (its ``info.description`` holds the manifest; a ``Dataset`` gives one split, named
+            by ``split`` or by the ``Dataset`` itself; ``verify`` has no files to check there).
         split: one split's name (``"train"``, ``"val"``, ``"test"``); ``None`` for all.
         format: ``"numpy"`` (default, zero-copy memmaps), ``"torch"`` or ``"jax"``: the type of
             the splits' array attributes (see :class:`Split`).
@@ -73,6 +78,8 @@ def load(
     """
     if format not in FORMATS:
         raise ConfigError(f"Unknown format {format!r}; choose one of {list(FORMATS)}.")
+    if _hf.is_hf(ref):
+        return _hf.load(ref, split, format, version)
     files = fmt.open_dataset(_resolve(ref, version), verify=verify)
     if version is None:
         _warn_if_custom(ref, files)

@@ -35,7 +35,7 @@ class Split:
         version: the dataset's version.
         info: the dataset's manifest (:class:`arena.format.Manifest`).
         layout: the parameter layout (:class:`arena.layout.Layout`).
-        root: the dataset directory.
+        root: the dataset directory (``None`` for a split read from a ``datasets.Dataset``).
         manifest_sha256: sha256 of ``arena.json``, what evaluation results cite.
         format: ``"numpy"``, ``"torch"`` or ``"jax"``.
 
@@ -43,11 +43,12 @@ class Split:
     ``(in, out)``.
     """
 
-    def __init__(self, files: fmt.DatasetFiles, name: str, *, format: str = "numpy"):
+    def __init__(self, files: fmt.DatasetFiles, name: str, *, format: str = "numpy",
+                 arrays: fmt.SplitArrays | None = None):
         if format not in FORMATS:
             raise ConfigError(f"Unknown format {format!r}; choose one of {list(FORMATS)}.")
         self._files = files
-        self._arrays = fmt.read_split(files, name)
+        self._arrays = fmt.read_split(files, name) if arrays is None else arrays
         self._field = _nef.field_info(files.manifest)
         self._converted: dict[str, Any] = {}
         self.name = name
@@ -202,6 +203,18 @@ class Split:
             return _render.shape(self.field(i), resolution=resolution, mesh=mesh)
         raise ConfigError(f"Cannot render signal kind {kind!r}; the Arena renders 'image' and 'shape'.")
 
+    def to_hf(self):
+        """This split as a Hugging Face ``datasets.Dataset`` (needs the ``hf`` extra).
+
+        Columns: ``params`` (``List(Value("float32"), length=P)``), ``label`` (``ClassLabel``
+        with :attr:`class_names`), ``index`` (int64) and one float32 column per fit metric.
+        The table points at the memory-mapped shards (no copy); the manifest is kept in
+        ``info.description``, so ``arena.load(split.to_hf())`` gives this split back.
+        """
+        from arena.data import _hf
+
+        return _hf.to_hf(self)
+
     # ---------------------------------------------------------------- batches
 
     def _gather(self, rows: np.ndarray) -> np.ndarray:
@@ -303,6 +316,12 @@ class Split:
         from arena.data import _torch
 
         _check_batch_size(batch_size)
+        if self.root is None and num_workers:
+            raise ConfigError(
+                f"num_workers={num_workers}: workers reopen a split's files, and this split was read "
+                "from a datasets.Dataset, which has none. Use num_workers=0, or arena.load the "
+                "dataset by name or directory."
+            )
         return _torch.loader(self, batch_size, shuffle=shuffle, seed=_entropy(seed),
                              transform=as_transform(transforms), drop_last=drop_last,
                              num_workers=num_workers, **loader_options)

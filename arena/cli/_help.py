@@ -1,0 +1,47 @@
+"""Help pages as people read them: ``-h`` as well as ``--help``, and flags without a type.
+
+typer prints a type beside every option, ``<bool>`` too for flags such as ``--quiet`` and
+``--help`` whose name says all there is. :class:`Command` and :class:`Group` (and the commands and
+groups under a :class:`Group`) print none for a flag; every other option keeps its type.
+"""
+
+from __future__ import annotations
+
+from typer import Context
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def untyped_flags(params: list) -> list:
+    """``params`` with every boolean flag's help type left out (an empty metavar)."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_bool_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help shows its flags without ``<bool>``."""
+
+    def get_params(self, ctx: Context) -> list:
+        return untyped_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """A command group whose help, and that of every command under it, shows flags without ``<bool>``."""
+
+    def get_params(self, ctx: Context) -> list:
+        return untyped_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Context, cmd_name: str):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _untype_tree(command, ctx)
+        return command
+
+
+def _untype_tree(command, ctx: Context) -> None:
+    untyped_flags(command.get_params(ctx))
+    for sub in getattr(command, "commands", {}).values():
+        _untype_tree(sub, ctx)
