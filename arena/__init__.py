@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "data", "demo", "errors", "eval", "export", "fields", "fit", "format", "graph", "hub", "layout",
-    "leaderboard", "metrics", "sources",
+    "leaderboard", "metrics", "sources", "study",
 )
 
 

@@ -1,4 +1,4 @@
-"""Reconstruction and representation metrics, with the study's exact definitions (DESIGN section 8).
+"""Reconstruction and representation metrics, with the study's exact definitions (docs/design.md §8).
 
 Functions here take numpy arrays, or JAX arrays inside a jitted function: they only use array
 methods and the namespace of their input, so this module imports neither JAX nor torch.
@@ -9,13 +9,22 @@ methods and the namespace of their input, so this module imports neither JAX nor
   midpoint is the mean of the four surrounding pixels: what
   ``scipy.ndimage.map_coordinates(image, coords, order=1)`` returns.
 - IoU compares predicted and true occupancy on held-out points; an empty union counts as 1.
+- NMI is between the labels and k-means clusters (k = number of classes) of the parameter
+  vectors (:func:`nmi`); :func:`class_distances` gives the mean Euclidean distance between
+  parameter vectors of the same class and of different classes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
+
+from arena.errors import ConfigError
+
+NMI_N_INIT = 10  # k-means restarts of nmi(): the best of 10 seeded runs (scikit-learn's classic default)
+DISTANCE_SAMPLE = 5_000  # class_distances() is exact up to this many vectors, then on a seeded sample
 
 
 def _xp(x):
@@ -88,3 +97,103 @@ def iou(pred_occupied, true_occupied, *, axis=-1):
     inter = (pred_occupied & true_occupied).sum(axis=axis)
     union = (pred_occupied | true_occupied).sum(axis=axis)
     return xp.where(union > 0, inter / xp.maximum(union, 1), 1.0)
+
+
+def nmi(params, labels, *, num_classes: int | None = None, seed: int = 0, n_init: int = NMI_N_INIT) -> float:
+    """Normalised mutual information between k-means clusters of ``params`` and ``labels``.
+
+    k-means is scikit-learn's ``KMeans(n_clusters=k, n_init=n_init, random_state=seed)`` (Lloyd,
+    k-means++ seeding; the best of ``n_init`` runs by inertia) on the raw parameter vectors, with
+    ``k = num_classes`` (default: the number of distinct labels). NMI is scikit-learn's
+    ``normalized_mutual_info_score`` (arithmetic mean of the entropies): 1 when the clusters are
+    the classes, about 0 when they are independent of them. Deterministic for a given ``seed``.
+
+    Args:
+        params: ``(N, P)`` parameter vectors, one per NeF.
+        labels: ``(N,)`` integer class labels.
+        num_classes: ``k``; the dataset's class count (a split may miss a class).
+        seed: k-means' random state.
+        n_init: k-means restarts (default :data:`NMI_N_INIT`, 10).
+
+    Raises:
+        ConfigError: shapes disagree, fewer vectors than clusters, or non-finite parameters.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    x, y = _vectors_and_labels(params, labels)
+    k = len(np.unique(y)) if num_classes is None else int(num_classes)
+    if k < 1 or len(x) < k:
+        raise ConfigError(f"NMI needs at least k = {k} parameter vectors (one per cluster); got {len(x)}.")
+    if n_init < 1:
+        raise ConfigError(f"n_init must be a positive number of k-means restarts, not {n_init}.")
+    clusters = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(x)
+    return float(normalized_mutual_info_score(y, clusters))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassDistances:
+    """Mean pairwise Euclidean parameter distances, over the unordered pairs of distinct NeFs.
+
+    ``within``: pairs of the same class; ``between``: pairs of different classes (``nan`` when a
+    kind has no pair). ``sample_size`` is how many vectors the means are over: all of them, or
+    a seeded sample (:func:`class_distances`).
+    """
+
+    within: float
+    between: float
+    sample_size: int
+
+    @property
+    def ratio(self) -> float:
+        """``between / within``: above 1 when classes group in parameter space."""
+        return self.between / self.within if self.within > 0 else float("nan")
+
+
+def class_distances(params, labels, *, max_vectors: int = DISTANCE_SAMPLE, seed: int = 0,
+                    block: int = 1024) -> ClassDistances:
+    """Mean Euclidean distance between parameter vectors of the same class and of different classes.
+
+    Exact over every unordered pair when there are at most ``max_vectors`` vectors; otherwise over
+    the pairs of ``max_vectors`` rows drawn without replacement with
+    ``numpy.random.default_rng(seed)`` (the sample size is returned). Distances are computed
+    ``block`` rows at a time in float64, so memory stays ``O(block^2)``, never ``N x N``.
+
+    Example:
+        >>> d = class_distances(np.array([[0.0], [1.0], [10.0]]), np.array([0, 0, 1]))
+        >>> d.within, d.between
+        (1.0, 9.5)
+    """
+    x, y = _vectors_and_labels(params, labels)
+    if max_vectors < 2 or block < 1:
+        raise ConfigError(f"max_vectors must be >= 2 and block >= 1; got {max_vectors}, {block}.")
+    if len(x) > max_vectors:
+        keep = np.sort(np.random.default_rng(seed).choice(len(x), max_vectors, replace=False))
+        x, y = x[keep], y[keep]
+    x = x.astype(np.float64)
+    sq = (x * x).sum(axis=1)
+    sums = np.zeros(2)  # within, between
+    counts = np.zeros(2)
+    for lo in range(0, len(x), block):
+        for lo2 in range(lo, len(x), block):
+            a, b = slice(lo, lo + block), slice(lo2, lo2 + block)
+            d = np.sqrt(np.maximum(sq[a, None] + sq[None, b] - 2.0 * x[a] @ x[b].T, 0.0))
+            same = y[a, None] == y[None, b]
+            pair = np.ones_like(same)
+            if lo == lo2:
+                pair = np.triu(pair, k=1)  # each unordered pair once, no NeF with itself
+            for kind, mask in enumerate((same & pair, ~same & pair)):
+                sums[kind] += d[mask].sum()
+                counts[kind] += mask.sum()
+    within, between = (float(s / c) if c else float("nan") for s, c in zip(sums, counts))
+    return ClassDistances(within=within, between=between, sample_size=len(x))
+
+
+def _vectors_and_labels(params, labels) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(params)
+    y = np.asarray(labels)
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise ConfigError(f"Expected params (N, P) and labels (N,); got shapes {x.shape} and {y.shape}.")
+    if not np.isfinite(x).all():
+        raise ConfigError("The parameter vectors hold NaN or infinity; fit (or rebuild) the NeFs first.")
+    return x, y

@@ -15,6 +15,14 @@ from arena.errors import ConfigError
 
 # keys of a recipe that `--set key=value` may change (hyperparameters of the field are added)
 _FIT_KEYS = ("steps", "lr", "optimizer", "weight_decay", "init", "seed", "shard_size", "points_per_step")
+# each architecture's hyperparameters, at arena.fields' defaults: `--set arch=NAME` switches a
+# recipe's field to NAME with these, keeping the recipe's values of the keys both share (hidden,
+# layers); `--set` then takes NAME's keys
+ARCH_HPARAMS: dict[str, dict[str, Any]] = {
+    "siren": {"hidden": 32, "layers": 3, "omega0": 30.0},
+    "rffnet": {"hidden": 32, "layers": 3, "std": 10.0, "learnable_embedding": False},
+    "mfn": {"hidden": 32, "filters": 4, "input_scale": 16.0},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +30,7 @@ class Recipe:
     """One neural dataset: its source, its NeF, its published fit settings and its fixed splits.
 
     ``splits(source)`` returns ``{"train": positions, "val": ..., "test": ...}`` (positions in
-    the source), the dataset's fixed split (DESIGN section 4), whose sizes on the full official
+    the source), the dataset's fixed split (docs/design.md §4), whose sizes on the full official
     source are ``sizes`` (a build from a subset or stand-in gets another version). ``kind`` is
     ``"image"`` or ``"shape"``; ``evidence`` is the dataset card's paragraph on why these settings.
     """
@@ -52,22 +60,38 @@ class Recipe:
     def settings(self) -> dict[str, Any]:
         """Every overridable setting and its value (``points_per_step`` for shapes only)."""
         keys = [k for k in _FIT_KEYS if self.kind == "shape" or k != "points_per_step"]
-        return {**dict(self.hparams), **{k: getattr(self, k) for k in keys}}
+        return {"arch": self.arch, **dict(self.hparams), **{k: getattr(self, k) for k in keys}}
 
     def with_overrides(self, overrides: Mapping[str, str]) -> Recipe:
-        """A copy with ``overrides`` (strings from the command line) applied, typed like the originals."""
-        current = self.settings()
-        hparams, fit = dict(self.hparams), {}
+        """A copy with ``overrides`` (strings from the command line) applied, typed like the originals.
+
+        ``arch`` is applied first (see :data:`ARCH_HPARAMS`), so the other keys are the new
+        architecture's.
+        """
+        base = self._with_arch(overrides["arch"]) if "arch" in overrides else self
+        current = base.settings()
+        hparams, fit = dict(base.hparams), {}
         for key, raw in overrides.items():
+            if key == "arch":
+                continue
             if key not in current:
                 raise ConfigError(
-                    f"Unknown setting '{key}' for {self.name}; settable: {', '.join(sorted(current))}."
+                    f"Unknown setting '{key}' for {self.name} with arch={base.arch}; "
+                    f"settable: {', '.join(sorted(current))}."
                 )
             value = _parse(key, raw, current[key])
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"--set {key}={raw}: expected a finite number.")
-            (hparams if key in self.hparams else fit)[key] = value
-        return dataclasses.replace(self, hparams=hparams, **fit)
+            (hparams if key in base.hparams else fit)[key] = value
+        return dataclasses.replace(base, hparams=hparams, **fit)
+
+    def _with_arch(self, arch: str) -> Recipe:
+        if arch not in ARCH_HPARAMS:
+            raise ConfigError(f"--set arch={arch}: unknown architecture; choose one of {', '.join(ARCH_HPARAMS)}.")
+        if arch == self.arch:
+            return self
+        hparams = {k: self.hparams.get(k, v) for k, v in ARCH_HPARAMS[arch].items()}
+        return dataclasses.replace(self, arch=arch, hparams=hparams)
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

@@ -7,18 +7,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from arena.cli import _hub, _leaderboard
+from arena.cli import _help, _hub, _leaderboard, _study
 from arena.cli._common import user_errors
 
 app = typer.Typer(
     help="The Neural Field Arena: neural datasets, built fast and evaluated the same way.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_help.Group,
+    context_settings=_help.CONTEXT,
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from arena import __version__
+
+        typer.echo(f"neural-field-arena {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
     """The Neural Field Arena: neural datasets, built fast and evaluated the same way."""
 
 
@@ -42,6 +55,7 @@ def demo(
 
 _hub.register(app)  # list, info, download, push, verify
 _leaderboard.register(app)  # leaderboard verify, render, show
+_study.register(app)  # study sweep, search, plot
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # INDEX -1 is an index, not an option
@@ -102,6 +116,26 @@ def subset(
     counts = ", ".join(f"{s} {m.num_examples(s)}" for s in ordered_splits(m))
     typer.echo(f"wrote {m.name} {m.version} ({counts}) to {written}")
     typer.echo(f"evaluate on it with: arena-eval MODEL --dataset {m.name if out is None else written}")
+
+
+@app.command()
+@user_errors
+def export(
+    name: Annotated[str, typer.Argument(help="Dataset: a name, a directory or a URL.")],
+    out: Annotated[Path, typer.Option(help="Directory to write: new or empty (or an earlier export, with --force).")],
+    format: Annotated[str, typer.Option(help="What to write: parquet (Hugging Face datasets and the Hub's viewer read it).")] = "parquet",
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it holds an earlier export and nothing else.")] = False,
+) -> None:
+    """Write a dataset as Parquet shards with a card, for datasets.load_dataset and the Hub.
+
+    OUT gets data/{split}-NNNNN-of-NNNNN.parquet (params, label, index, metrics), README.md with
+    configs/data_files front matter, and arena.json. Needs the hf extra.
+    """
+    from arena.export import export as run
+
+    written = run(name, out, format=format, force=force)
+    typer.echo(f"exported {name} to {written}")
+    typer.echo(f'load it with: datasets.load_dataset("{written}")')
 
 
 def main() -> None:
