@@ -248,7 +248,13 @@ def verify(
     name_or_path: Annotated[str, typer.Argument(help="A dataset directory, or a dataset name built or downloaded here.")],
     version: Annotated[Optional[str], typer.Option(help="The version of a named dataset.")] = None,
 ) -> None:
-    """Re-hash every file against the manifest; exit 1 naming each bad file."""
+    """Re-hash every file against the manifest and check the shards' contents; exit 1 naming each problem.
+
+    Contents: row counts against the manifest, labels against the classes, and source indices
+    repeated within a split or shared between splits (leakage).
+    """
+    from rich.markup import escape
+
     from arena import format as fmt
     from arena import hub
 
@@ -257,11 +263,12 @@ def verify(
     problems = fmt.verify(root)
     if problems:
         for problem in problems:
-            err_console.print(f"[bold red]bad:[/] {problem}", highlight=False, soft_wrap=True)
-        err_console.print(f"[bold red]error:[/] {len(problems)} bad file(s) in {root}", highlight=False)
+            err_console.print(f"[bold red]bad:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {len(problems)} problem(s) in {escape(str(root))}", highlight=False)
         raise typer.Exit(1)
     count = len(fmt.open_dataset(root).manifest.all_files())
-    console.print(f"[green]ok[/] {count} files match their sha256 in {root}", highlight=False)
+    console.print(f"[green]ok[/] {count} files match their sha256, and their contents check out, in {escape(str(root))}",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:
