@@ -218,6 +218,12 @@ def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     Path(path).write_bytes(safetensors.numpy.save(tensors))
 
 
+def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole or not at all (see :func:`_atomic_write`); the one
+    atomic writer of the package's small files: manifests, results, cards, rendered pages."""
+    return _atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
+
+
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write through ``<name>.incomplete`` in the same directory, fsync, then rename.
 

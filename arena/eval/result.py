@@ -11,7 +11,6 @@ import json
 import math
 import os
 import statistics
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -113,16 +112,9 @@ def write(document: Mapping[str, Any], path: str | os.PathLike) -> Path:
     validate(document)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=2, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from arena import format as fmt
+
+    return fmt.write_bytes_atomic(path, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode())
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

@@ -105,4 +105,4 @@ def default_root() -> Path | None:
 
 def _write_text(path: Path, text: str) -> Path:
     data = text.encode("utf-8")
-    return fmt._atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return fmt.write_bytes_atomic(path, data)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -224,16 +222,9 @@ def _one_line(exc: BaseException) -> str:
 
 def write_json(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (a temporary file beside it, then a rename)."""
-    text = json.dumps(data, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from arena import format as fmt
+
+    return fmt.write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def read_record(root: Path) -> dict[str, Any] | None:
