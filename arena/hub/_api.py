@@ -461,9 +461,10 @@ def _counts(manifest: fmt.Manifest) -> dict[str, int]:
 
 
 def _not_published(release: Release) -> NotPublishedError:
+    command = release.command or f"arena-build {release.name}"
     return NotPublishedError(
         f"Dataset '{release.name}' {release.version} is not published yet (the registry has no "
-        f"commit for it). Build it here instead: arena-build {release.name}"
+        f"commit for it). Make it here instead: {command}"
     )
 
 

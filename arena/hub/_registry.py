@@ -46,6 +46,8 @@ class Release:
         commit: the repository commit it is pinned to (Hugging Face repositories only).
         manifest_sha256: the sha256 of its ``arena.json``; a download must match it.
         num_examples: examples per split, when known.
+        command: the command that makes this release here, when it is not ``arena-build NAME``
+            (a subset is made with ``arena subset``).
     """
 
     name: str
@@ -54,6 +56,7 @@ class Release:
     commit: str | None
     manifest_sha256: str | None
     num_examples: Mapping[str, int] | None = None
+    command: str | None = None
 
     @property
     def is_url(self) -> bool:
@@ -81,6 +84,7 @@ class Release:
             "commit": self.commit,
             "manifest_sha256": self.manifest_sha256,
             "num_examples": dict(self.num_examples) if self.num_examples is not None else None,
+            **({"command": self.command} if self.command is not None else {}),
         }
 
 
@@ -235,7 +239,7 @@ def _check_spec(name: str, spec: Any, source: str) -> None:
     for version, rel in releases.items():
         if not isinstance(rel, dict):
             raise RegistryError(f"{where}: release {version!r} must be a JSON object.")
-        checks = (("repo", None), ("commit", _COMMIT_RE), ("manifest_sha256", _SHA256_RE))
+        checks = (("repo", None), ("commit", _COMMIT_RE), ("manifest_sha256", _SHA256_RE), ("command", None))
         for key, pattern in checks:
             value = rel.get(key)
             if value is None:
@@ -262,6 +266,7 @@ def _entry(name: str, spec: dict[str, Any]) -> Entry:
             commit=rel.get("commit"),
             manifest_sha256=rel.get("manifest_sha256"),
             num_examples=rel.get("num_examples"),
+            command=rel.get("command"),
         )
         for version, rel in sorted(spec["releases"].items(), key=lambda kv: _store.version_key(kv[0]))
     }
