@@ -49,8 +49,11 @@ two channels, ``("weight", "filter.weight")``: a dense edge carries ``W[i, j]`` 
 
 The topology is the same for every NeF of a dataset and is computed once
 (:func:`graph_spec`); ``GraphSpec.node_index`` and ``GraphSpec.edge_param_index`` map the flat
-parameter vector to the features, so converting a batch is one gather per tensor. This module
-needs numpy only; the torch and PyTorch Geometric helpers import them when called.
+parameter vector to the features, so converting a batch is one gather per tensor.
+``GraphSpec.edge_blocks`` groups the edges by the two layers they join: in all three graphs each
+group joins every node of one layer to every node of the other, so a network can hold it as a
+dense ``(m, n)`` block. This module needs numpy only; the torch and PyTorch Geometric helpers
+import them when called.
 
 Example:
     >>> layout = Layout([("layers.0.weight", (2, 32)), ("layers.0.bias", (32,)),
@@ -81,6 +84,22 @@ ARCHS = ("mfn", "rffnet", "siren")
 NODE_KINDS = ("input", "hidden", "output")
 EDGE_TYPES = ("dense", "fourier", "filter")
 INPUT, HIDDEN, OUTPUT = range(3)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EdgeBlock:
+    """Every edge from layer ``src`` to layer ``dst``: one from each of its ``m`` nodes to each of ``n``.
+
+    Attributes:
+        src: the senders' layer.
+        dst: the receivers' layer.
+        edges: ``(m, n)`` int64, ``edges[i, j]`` the id of the edge from node ``i`` of layer
+            ``src`` to node ``j`` of layer ``dst`` (nodes counted within their layer).
+    """
+
+    src: int
+    dst: int
+    edges: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -147,6 +166,34 @@ class GraphSpec:
     @property
     def num_positions(self) -> int:
         return len(self.position_names)
+
+    def edge_blocks(self) -> tuple[EdgeBlock, ...] | None:
+        """The edges grouped by the pair of layers they join, when each group is a complete block.
+
+        When the edges between any two layers join every node of one to every node of the
+        other, once each, a network can hold them as ``(m, n)`` arrays and pass messages with
+        broadcasts and reductions along an axis instead of gathers and scatters. SIREN, RFFNet
+        (the sine and cosine edges of its Fourier layer make one block) and MFN (each filter is a
+        block from the inputs to its layer, beside the dense blocks) all have such graphs.
+
+        Returns:
+            The blocks, ordered by their first edge, or ``None`` when some pair of layers is
+            joined by a partial or repeated set of edges.
+        """
+        starts = np.cumsum((0, *self.layer_sizes))
+        senders, receivers = self.edge_index
+        layers = np.stack([self.node_layer[senders], self.node_layer[receivers]], axis=1)
+        pairs, first = np.unique(layers, axis=0, return_index=True)
+        blocks = []
+        for src, dst in pairs[np.argsort(first)]:
+            ids = np.flatnonzero((layers[:, 0] == src) & (layers[:, 1] == dst))
+            grid = np.full((self.layer_sizes[src], self.layer_sizes[dst]), -1, np.int64)
+            grid[senders[ids] - starts[src], receivers[ids] - starts[dst]] = ids
+            if ids.size != grid.size or (grid < 0).any():
+                return None
+            grid.setflags(write=False)
+            blocks.append(EdgeBlock(int(src), int(dst), grid))
+        return tuple(blocks)
 
     def to_graph(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Parameters ``(..., P)`` -> ``(nodes (..., N, node_dim), edges (..., E, edge_dim))``."""

@@ -21,12 +21,21 @@ features. The model follows the PNA network of neural-graphs (``nn/gnn.py``, con
   ``hidden -> hidden -> classes``.
 
 Hidden width 64 with the 3 x 256 node and 2 x 256 edge MLPs, as the Neural Field Arena paper
-sets up its GNN (neural-graphs' PNA config has width 32 and one-layer updates). Everything runs on
-the shared topology with index operations (``index_select``, ``index_add_``, ``index_reduce``)
-over ``edge_index``, buffers built once: no per-sample Python and no graph rebuilt per batch.
-The output is invariant to permutations of hidden neurons. The edge MLP runs at width 256 on
-every edge (1,120 for Neural MNIST's SIRENs), so a training step costs about 1.5 GFLOP per NeF:
-the full protocol is for a GPU.
+sets up its GNN (neural-graphs' PNA config has width 32 and one-layer updates). The output is
+invariant to permutations of hidden neurons. The edge MLP runs at width 256 on every edge (1,120
+for Neural MNIST's SIRENs), so a training step costs about 1.5 GFLOP per NeF: the full protocol
+is for a GPU.
+
+Every NeF of a dataset has the same graph, so nothing is rebuilt per batch and nothing runs per
+sample. Two implementations of the same function share the parameters (``message_passing``):
+
+- **dense** (chosen for SIREN, RFFNet and MFN, whose edges between two layers are complete
+  blocks, :meth:`arena.graph.GraphSpec.edge_blocks`): the edge states are one ``(B, E, d)``
+  tensor ordered block by block, so that a block is a ``(B, m, n, d)`` view and per-edge maps
+  are one matrix product; a gather is a broadcast of a layer's node states along an axis of its
+  blocks, a scatter a reduction along one, and the four aggregations have one fused backward;
+- **edge list** (any other graph, and the reference the dense path is tested against):
+  ``index_select``, ``index_add_`` and ``index_reduce`` over ``edge_index``.
 
 Deviations from the reference: the node update is residual (``x + MLP``): without it, at
 initialisation, the 3-layer update MLPs shrink the differences between NeFs about 4x per step
@@ -47,6 +56,8 @@ from arena.graph import OUTPUT
 
 torch = require("torch", "eval", "baseline:gnn")
 from torch import nn
+
+from arena.baselines._dense_graph import DenseBlocks, use_dense
 
 INPUT = "graph"
 # neural-graphs' INR classification recipe: AdamW lr 1e-3, weight decay 5e-4, batch 128, 200 epochs
@@ -92,7 +103,11 @@ class GraphEmbedding(nn.Module):
         self.register_buffer("node_pos", torch.tensor(graph.node_pos), persistent=False)
 
     def forward(self, nodes, edges):
-        return self.nodes(nodes) + self.position(self.node_pos), self.edges(edges)
+        return self.embed_nodes(nodes), self.edges(edges)
+
+    def embed_nodes(self, nodes):
+        """Node features ``(B, N, node_dim)`` -> ``(B, N, d_node)``, position included."""
+        return self.nodes(nodes) + self.position(self.node_pos)
 
 
 def mlp(sizes: list[int], act=nn.SiLU) -> nn.Sequential:
@@ -105,11 +120,24 @@ def mlp(sizes: list[int], act=nn.SiLU) -> nn.Sequential:
 
 
 class NeuralGraphGNN(nn.Module):
-    """PNA-style message passing over a fixed neural-graph topology (see the module docstring)."""
+    """PNA-style message passing over a fixed neural-graph topology (see the module docstring).
+
+    Args:
+        graph: the dataset's :class:`arena.graph.GraphSpec`.
+        num_classes: the number of logits.
+        message_passing: ``"dense"`` holds each block of edges between two layers as a
+            ``(B, m, n, d)`` view and passes messages with broadcasts and reductions along an
+            axis (:mod:`arena.baselines._dense_graph`); ``"edge_list"`` gathers and scatters
+            over ``graph.edge_index``; ``"auto"`` is dense when
+            :meth:`~arena.graph.GraphSpec.edge_blocks` finds the blocks (SIREN, RFFNet, MFN).
+            Both compute the same function of the same parameters.
+    """
 
     def __init__(self, graph, num_classes: int, *, hidden: int = HIDDEN, steps: int = STEPS,
-                 dropout: float = DROPOUT):
+                 dropout: float = DROPOUT, message_passing: str = "auto"):
         super().__init__()
+        self.dense = use_dense(graph, message_passing, "baseline:gnn")
+        self.blocks = DenseBlocks(graph) if self.dense else None
         src, dst = (torch.tensor(a) for a in graph.edge_index)
         # messages travel both ways: first along the NeF (sender -> receiver), then back
         self.register_buffer("src", torch.cat([src, dst]), persistent=False)
@@ -132,12 +160,19 @@ class NeuralGraphGNN(nn.Module):
 
     def forward(self, batch):
         nodes, edges = batch
-        x, e = self.embed(nodes, edges)
+        x = self.embed.embed_nodes(nodes)
+        e = self.embed.edges(self.blocks.order_edges(edges) if self.dense else edges)
         for i, step in enumerate(self.steps):
-            x = x + step(x, e, self.src, self.dst, self.degree, self.amplification)
+            if self.dense:
+                x = x + step.dense(x, e, self.blocks, self.degree, self.amplification)
+            else:
+                x = x + step(x, e, self.src, self.dst, self.degree, self.amplification)
             if i < len(self.steps) - 1:
                 x = self.dropout(nn.functional.silu(self.norms[i](x)))
-                e = self.edge_updates[i](x, e, self.edge_src, self.edge_dst)
+                if self.dense:
+                    e = self.edge_updates[i].dense(x, e, self.blocks)
+                else:
+                    e = self.edge_updates[i](x, e, self.edge_src, self.edge_dst)
         pooled = torch.cat([x[:, self.outputs].flatten(1), x.mean(dim=1)], dim=1)
         return self.head(pooled)
 
@@ -161,14 +196,97 @@ class _PNAStep(nn.Module):
         b, _, d = messages.shape
         total = x.new_zeros(b, self.num_nodes, d).index_add_(1, dst, messages)
         squares = x.new_zeros(b, self.num_nodes, d).index_add_(1, dst, messages * messages)
-        mean = total / degree
-        std = torch.sqrt(torch.relu(squares / degree - mean * mean) + 1e-5)
         with warnings.catch_warnings():  # index_reduce is "beta"; it is 4x faster than scatter_reduce on CPU
             warnings.filterwarnings("ignore", message="index_reduce")
             high = x.new_zeros(b, self.num_nodes, d).index_reduce(1, dst, messages, "amax", include_self=False)
             low = x.new_zeros(b, self.num_nodes, d).index_reduce(1, dst, messages, "amin", include_self=False)
+        return self._update(x, total, squares, high, low, degree, amplification)
+
+    def dense(self, x, e, blocks: DenseBlocks, degree, amplification):
+        """:meth:`forward` on block-ordered edge states ``(B, E, d)``, with no gather or scatter.
+
+        Along edge ``i -> j`` node ``j`` hears ``scale * (A x_j + B x_i) + shift`` and node ``i``
+        the reverse message; each node sums, squares, maxes and mins what it hears along the
+        sender axis of the blocks that reach it (:class:`_BlockStats`).
+        """
+        weight = torch.cat([self.forward_edge.weight, self.backward_edge.weight])
+        bias = torch.cat([self.forward_edge.bias, self.backward_edge.bias])
+        scale, shift, back_scale, back_shift = nn.functional.linear(e, weight, bias).chunk(4, dim=-1)
+        receiver, sender = self.receiver(x), self.sender(x)
+        along = torch.addcmul(shift, scale, blocks.pair_sum(sender, receiver))
+        against = torch.addcmul(back_shift, back_scale, blocks.pair_sum(receiver, sender))
+        total, squares, high, low = _BlockStats.apply(along, against, blocks)
+        return self._update(x, total, squares, high, low, degree, amplification)
+
+    def _update(self, x, total, squares, high, low, degree, amplification):
+        """The node update from each node's sum, sum of squares, max and min of its messages."""
+        mean = total / degree
+        std = torch.sqrt(torch.relu(squares / degree - mean * mean) + 1e-5)
         aggregated = torch.cat([mean, low, high, std], dim=-1)
         return self.update(torch.cat([x, aggregated, aggregated * amplification], dim=-1))
+
+
+class _BlockStats(torch.autograd.Function):
+    """Messages along and against the edges ``(B, E, d)`` -> each node's sum, sum of squares, max
+    and min of the messages it hears ``(B, N, d)``.
+
+    Along block ``[:, i, j]`` node ``j`` hears over axis ``i``; against it node ``i`` hears over
+    axis ``j``. The backward writes each message's gradient once: ``g_sum + 2 m g_squares`` plus
+    the max's (min's) gradient where ``m`` equals the max (min), split evenly among ties as the
+    edge-list path's ``index_reduce`` splits it. Its masks are ``sign(m - max) + 1``: float
+    arithmetic is several times faster on CPU than a boolean comparison, and ``torch.max`` with
+    indices slower still.
+    """
+
+    @staticmethod
+    def forward(ctx, along, against, blocks: DenseBlocks):
+        heard = _heard_by_layer(along, against, blocks)
+        stats = [[], [], [], []]
+        for parts in heard:
+            total = sum(m.sum(dim) for m, dim in parts)
+            squares = sum(torch.linalg.vecdot(m, m, dim=dim) for m, dim in parts)
+            high = _fold(torch.maximum, [m.amax(dim) for m, dim in parts])
+            low = _fold(torch.minimum, [m.amin(dim) for m, dim in parts])
+            for out, value in zip(stats, (total, squares, high, low)):
+                out.append(value)
+        total, squares, high, low = (torch.cat(values, dim=1) for values in stats)
+        ctx.save_for_backward(along, against, high, low)
+        ctx.blocks = blocks
+        return total, squares, high, low
+
+    @staticmethod
+    def backward(ctx, g_total, g_squares, g_high, g_low):
+        along, against, high, low = ctx.saved_tensors
+        blocks = ctx.blocks
+        grads = torch.empty_like(along), torch.empty_like(against)
+        heard = _heard_by_layer(along, against, blocks)
+        into = _heard_by_layer(*grads, blocks)
+        for rows, parts, outs in zip(blocks.layers, heard, into):
+            at_high = [(m - high[:, rows].unsqueeze(dim)).sign_().add_(1) for m, dim in parts]
+            at_low = [(m - low[:, rows].unsqueeze(dim)).sign_().neg_().add_(1) for m, dim in parts]
+            per_high = g_high[:, rows] / sum(mask.sum(dim) for mask, (_, dim) in zip(at_high, parts))
+            per_low = g_low[:, rows] / sum(mask.sum(dim) for mask, (_, dim) in zip(at_low, parts))
+            for (m, dim), (out, _), hi, lo in zip(parts, outs, at_high, at_low):
+                torch.addcmul(g_total[:, rows].unsqueeze(dim), m, g_squares[:, rows].unsqueeze(dim), value=2, out=out)
+                out.addcmul_(hi, per_high.unsqueeze(dim)).addcmul_(lo, per_low.unsqueeze(dim))
+        return *grads, None
+
+
+def _heard_by_layer(along, against, blocks: DenseBlocks) -> list[list[tuple]]:
+    """For each layer, the ``(B, m, n, d)`` block views of what its nodes hear and the axis to reduce."""
+    heard = [[] for _ in blocks.layers]
+    for b, forward, backward in zip(blocks.blocks, blocks.views(along), blocks.views(against)):
+        heard[b.dst].append((forward, 1))
+        heard[b.src].append((backward, 2))
+    assert all(heard), "every layer of a neural graph has edges"
+    return heard
+
+
+def _fold(op, values: list):
+    out = values[0]
+    for value in values[1:]:
+        out = op(out, value)
+    return out
 
 
 class _EdgeUpdate(nn.Module):
@@ -183,4 +301,10 @@ class _EdgeUpdate(nn.Module):
 
     def forward(self, x, e, src, dst):
         h = self.edge(e) + self.sender(x).index_select(1, src) + self.receiver(x).index_select(1, dst)
+        return self.out(nn.functional.silu(h))
+
+    def dense(self, x, e, blocks: DenseBlocks):
+        """:meth:`forward` on block-ordered edge states ``(B, E, d)``: the node terms are a pair sum."""
+        h = blocks.pair_sum(self.sender(x) + self.edge.bias, self.receiver(x))  # (B, E, EDGE_MLP)
+        h.view(-1, EDGE_MLP).addmm_(e.reshape(-1, e.shape[-1]), self.edge.weight.t())
         return self.out(nn.functional.silu(h))

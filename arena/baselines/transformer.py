@@ -22,6 +22,13 @@ neurons. Time and memory grow with the square of the number of neurons: Neural M
 have 67, so 4,489 node pairs, and a training step holds about 100 MB of activations per NeF
 (13 GB for a batch of 128): the full protocol is for a GPU.
 
+Two implementations of the same function share the parameters (``message_passing``): **dense**
+(chosen for SIREN, RFFNet and MFN, whose edges between two layers are complete blocks) writes
+each block of embedded edges into its slice of the pairs and computes the values' edge term as
+a matrix product over the pairs (:meth:`_RelationalAttention.dense`); **edge list** (any other
+graph, and the reference the dense path is tested against) scatters the edges into the pairs
+and forms every per-pair query, key and value as the reference model does.
+
 Deviations from the reference: a learned "no edge" vector (the reference feeds a zero
 weight, so it cannot tell a missing edge from a zero weight); the mean over nodes in the
 readout; the Arena protocol's training recipe (constant learning rate, no warm-up or clipping).
@@ -37,6 +44,7 @@ from arena.graph import OUTPUT
 torch = require("torch", "eval", "baseline:transformer")
 from torch import nn
 
+from arena.baselines._dense_graph import DenseBlocks, use_dense
 from arena.baselines.gnn import GraphEmbedding
 
 INPUT = "graph"
@@ -65,10 +73,24 @@ def _linear(d_in: int, d_out: int, bias: bool = True) -> nn.Linear:
 
 
 class RelationalTransformer(nn.Module):
-    """Attention over the nodes of a fixed neural-graph topology (see the module docstring)."""
+    """Attention over the nodes of a fixed neural-graph topology (see the module docstring).
 
-    def __init__(self, graph, num_classes: int, *, layers: int = LAYERS, dropout: float = DROPOUT):
+    Args:
+        graph: the dataset's :class:`arena.graph.GraphSpec`.
+        num_classes: the number of logits.
+        message_passing: ``"dense"`` writes each block of edges between two layers into the
+            ``(B, N, N, d)`` edge states as a slice and attends with fewer per-pair tensors
+            (:meth:`_RelationalAttention.dense`); ``"edge_list"`` scatters the edge list into the pairs and forms
+            the per-pair vectors as the reference does; ``"auto"`` is dense when
+            :meth:`~arena.graph.GraphSpec.edge_blocks` finds the blocks (SIREN, RFFNet, MFN).
+            Both compute the same function of the same parameters.
+    """
+
+    def __init__(self, graph, num_classes: int, *, layers: int = LAYERS, dropout: float = DROPOUT,
+                 message_passing: str = "auto"):
         super().__init__()
+        self.dense = use_dense(graph, message_passing, "baseline:transformer")
+        self.blocks = DenseBlocks(graph) if self.dense else None
         n = graph.num_nodes
         src, dst = (torch.tensor(a) for a in graph.edge_index)
         pairs = src * n + dst
@@ -91,13 +113,27 @@ class RelationalTransformer(nn.Module):
 
     def forward(self, batch):
         nodes, edges = batch
-        x, e = self.embed(nodes, edges)
-        b, n = x.shape[0], self.num_nodes
-        dense = e.new_zeros(b, n * n, e.shape[-1]).index_copy(1, self.pairs, e) + self.absent * self.no_edge
-        e = dense.view(b, n, n, -1)
+        x = self.embed.embed_nodes(nodes)
+        e = self._pairs_from_blocks(edges) if self.dense else self._pairs_from_list(edges)
         for layer in self.layers:
-            x, e = layer(x, e)
+            x, e = layer(x, e, dense=self.dense)
         return self.head(torch.cat([x[:, self.outputs].flatten(1), x.mean(dim=1)], dim=1))
+
+    def _pairs_from_list(self, edges):
+        """Edge features ``(B, E, c)`` -> states of all node pairs ``(B, N, N, D_EDGE)``, by a scatter."""
+        e = self.embed.edges(edges)
+        b, n = e.shape[0], self.num_nodes
+        dense = e.new_zeros(b, n * n, e.shape[-1]).index_copy(1, self.pairs, e) + self.absent * self.no_edge
+        return dense.view(b, n, n, -1)
+
+    def _pairs_from_blocks(self, edges):
+        """The same states, each block of edges written into its slice of the pairs."""
+        b, n = edges.shape[0], self.num_nodes
+        embedded = self.embed.edges(self.blocks.order_edges(edges))
+        pairs = self.no_edge.expand(b, n, n, D_EDGE).clone()
+        for block, values in zip(self.blocks.blocks, self.blocks.views(embedded)):
+            pairs[:, block.senders, block.receivers] = values
+        return pairs
 
 
 class _RTLayer(nn.Module):
@@ -112,8 +148,9 @@ class _RTLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.edge_update = _EdgeUpdate(dropout) if edge_update else None
 
-    def forward(self, x, e):
-        x = self.node_ln0(x + self.dropout(self.attention_out(self.attention(x, e))))
+    def forward(self, x, e, *, dense: bool = False):
+        attended = self.attention.dense(x, e) if dense else self.attention(x, e)
+        x = self.node_ln0(x + self.dropout(self.attention_out(attended)))
         x = self.node_ln1(x + self.node_mlp(x))
         if self.edge_update is not None:
             e = self.edge_update(x, e)
@@ -138,6 +175,26 @@ class _RelationalAttention(nn.Module):
         v = v_node[:, None, :] * v_mod + v_edge
         attention = torch.softmax(self.scale * (q * k).sum(-1), dim=2)  # (B, N, N, h), over j
         return self.out((attention[..., None] * v).sum(2).flatten(-2))
+
+    def dense(self, x, e):
+        """:meth:`forward` with fewer and contiguous per-pair tensors.
+
+        Queries and keys are formed in place on their edge products (one per-pair tensor each,
+        contiguous); of the values, ``sum_j a_ij V e_ij`` is ``V (sum_j a_ij e_ij)``, a matrix
+        product over the pairs, and only ``sum_j a_ij (W_v x_j) * V' e_ij`` keeps per-pair values.
+        """
+        b, n, _ = x.shape
+        q_node, k_node, v_node = self.qkv_node(x).view(b, n, 3, D_ATTN).unbind(2)     # (B, N, h dh)
+        w_q, w_k, w_v, w_mod = self.qkv_edge.weight.split(D_ATTN)                     # (h dh, D_EDGE)
+        q = nn.functional.linear(e, w_q).add_(q_node[:, :, None])                     # q_ij = W_q x_i + Q e_ij
+        k = nn.functional.linear(e, w_k).add_(k_node[:, None])                        # k_ij = W_k x_j + K e_ij
+        score = (q * k).view(b, n, n, HEADS, -1).sum(-1)                              # (B, N, N, h)
+        attention = torch.softmax(self.scale * score, dim=2)                          # over j
+        summed = (attention.transpose(2, 3) @ e).flatten(-2)                          # (B, N, h D_EDGE)
+        plain = nn.functional.linear(summed, torch.block_diag(*w_v.view(HEADS, -1, D_EDGE)))
+        v_mod = nn.functional.linear(e, w_mod).view(b, n, n, HEADS, -1)
+        modulated = (attention[..., None] * (v_node.view(b, 1, n, HEADS, -1) * v_mod)).sum(2)
+        return self.out(plain + modulated.flatten(-2))
 
 
 class _EdgeUpdate(nn.Module):
