@@ -47,8 +47,10 @@ two channels, ``("weight", "filter.weight")``: a dense edge carries ``W[i, j]`` 
     x --filters.1--------------------^                 ^
     x --filters.2--------------------------------------+
 
-The topology is the same for every NeF of a dataset and is computed once
-(:func:`graph_spec`); ``GraphSpec.node_index`` and ``GraphSpec.edge_param_index`` map the flat
+Each architecture module of :mod:`arena.nef` describes its topology with a
+:class:`GraphBuilder` (``Architecture.graph``); the pictures above are those of
+:mod:`arena.nef.siren`, :mod:`arena.nef.rffnet` and :mod:`arena.nef.mfn`. The topology is the
+same for every NeF of a dataset and is computed once (:func:`graph_spec`); ``GraphSpec.node_index`` and ``GraphSpec.edge_param_index`` map the flat
 parameter vector to the features, so converting a batch is one gather per tensor.
 ``GraphSpec.edge_blocks`` groups the edges by the two layers they join: in all three graphs each
 group joins every node of one layer to every node of the other, so a network can hold it as a
@@ -58,7 +60,7 @@ import them when called.
 Example:
     >>> layout = Layout([("layers.0.weight", (2, 32)), ("layers.0.bias", (32,)),
     ...                  ("layers.1.weight", (32, 1)), ("layers.1.bias", (1,))])
-    >>> spec = graph_spec(("siren", {"hidden": 32, "layers": 2}, layout))
+    >>> spec = graph_spec(layout)  # or the dataset's FieldInfo / manifest
     >>> spec
     GraphSpec(siren, 35 nodes x 1, 96 edges x 1, layers [2, 32, 1])
     >>> params = np.random.default_rng(0).normal(size=(8, layout.num_params))
@@ -73,14 +75,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from arena import nef
 from arena.errors import ConfigError, MissingExtraError, require
 from arena.layout import Layout
 
-ARCHS = ("mfn", "rffnet", "siren")
 NODE_KINDS = ("input", "hidden", "output")
 EDGE_TYPES = ("dense", "fourier", "filter")
 INPUT, HIDDEN, OUTPUT = range(3)
@@ -110,7 +111,7 @@ class GraphSpec:
     order of the layout's tensors, each block row-major (edge ``W[i, j]`` before ``W[i, j+1]``).
 
     Attributes:
-        arch: ``"siren"``, ``"rffnet"`` or ``"mfn"``.
+        arch: the architecture's name (:mod:`arena.nef`), ``"siren"``, ``"rffnet"``, ``"mfn"``, ...
         layout: the parameter layout the index arrays refer to.
         layer_sizes: nodes per layer, inputs first.
         edge_index: ``(2, E)`` int64, ``(sender, receiver)`` of each edge; senders are in the
@@ -242,7 +243,8 @@ class GraphSpec:
 
     def to_pyg(self, nodes, edges):
         """A batch of graphs as a ``torch_geometric.data.Batch`` (``x``, ``edge_index``, ``edge_attr``,
-        ``node_pos``, ``batch``), built with no per-graph Python.
+        ``node_pos``, ``batch``), made by ``Batch.from_data_list`` from one ``Data`` per NeF
+        (views of ``nodes`` and ``edges``), so ``to_data_list()`` and ``get_example()`` work.
 
         Args:
             nodes: ``(B, N, node_dim)`` (numpy or torch).
@@ -250,7 +252,7 @@ class GraphSpec:
         """
         torch = require("torch", "eval", "GraphSpec.to_pyg")
         try:
-            from torch_geometric.data import Batch
+            from torch_geometric.data import Batch, Data
         except ImportError as exc:
             raise MissingExtraError(
                 "GraphSpec.to_pyg needs PyTorch Geometric, which is not installed. "
@@ -263,24 +265,12 @@ class GraphSpec:
                 f"Expected nodes (B, {n}, {self.node_dim}) and edges (B, {e}, {self.edge_dim}); "
                 f"got {tuple(nodes.shape)} and {tuple(edges.shape)}."
             )
-        device = nodes.device
-        offsets = torch.arange(b, device=device) * n
-        edge_index = torch.tensor(self.edge_index, device=device)
-        batch = Batch(
-            x=nodes.reshape(b * n, self.node_dim),
-            edge_index=(edge_index[:, None, :] + offsets[None, :, None]).reshape(2, b * e),
-            edge_attr=edges.reshape(b * e, self.edge_dim),
-            node_pos=torch.tensor(self.node_pos, device=device).repeat(b),
-            batch=torch.arange(b, device=device).repeat_interleave(n),
-            ptr=torch.arange(b + 1, device=device) * n,
-        )
-        # what Batch.from_data_list records, so that to_data_list() and get_example() work
-        steps = {"x": n, "edge_index": e, "edge_attr": e, "node_pos": n}
-        batch._slice_dict = {k: torch.arange(b + 1, device=device) * s for k, s in steps.items()}
-        batch._inc_dict = {k: (offsets if k == "edge_index" else torch.zeros(b, dtype=torch.long, device=device))
-                           for k in steps}
-        batch._num_graphs = b
-        return batch
+        edge_index = torch.tensor(self.edge_index, device=nodes.device)
+        node_pos = torch.tensor(self.node_pos, device=nodes.device)
+        return Batch.from_data_list([
+            Data(x=nodes[i], edge_index=edge_index, edge_attr=edges[i], node_pos=node_pos)
+            for i in range(b)
+        ])
 
     def _indices(self, device):
         key = str(device)
@@ -307,101 +297,38 @@ class GraphSpec:
         )
 
 
-def graph_spec(spec) -> GraphSpec:
+def graph_spec(target: nef.Target) -> GraphSpec:
     """The neural graph of a dataset's NeFs, computed once per architecture and layout.
 
     Args:
-        spec: an :class:`arena.eval.spec.ModelSpec`, an :class:`arena.format.Manifest` (or its
-            JSON object), or an ``(arch, hparams, layout)`` triple whose layout is a
-            :class:`arena.layout.Layout` or its JSON list.
+        target: the dataset's :class:`arena.nef.FieldInfo` (an :class:`arena.eval.ModelSpec`
+            is one), its :class:`arena.format.Manifest`, or a :class:`arena.layout.Layout`
+            (whose architecture :func:`arena.nef.infer` tells from the tensor names).
 
     Raises:
-        ConfigError: the architecture has no neural graph, or the layout is not the one that
-            architecture produces.
+        ConfigError: the layout is not the one the architecture produces.
     """
-    arch, layout = _arch_and_layout(spec)
-    return _build(arch, layout)
-
-
-def _arch_and_layout(spec) -> tuple[str, Layout]:
-    if hasattr(spec, "arch") and hasattr(spec, "layout"):
-        return str(spec.arch), _as_layout(spec.layout)
-    data = getattr(spec, "data", spec)
-    if isinstance(data, Mapping) and "field" in data:
-        return str(data["field"]["arch"]), _as_layout(data["field"]["layout"])
-    if isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 3:
-        return str(spec[0]), _as_layout(spec[2])
-    raise ConfigError(
-        f"graph_spec needs a ModelSpec, a Manifest or an (arch, hparams, layout) triple; "
-        f"got {type(spec).__name__}."
-    )
-
-
-def _as_layout(layout) -> Layout:
-    return layout if isinstance(layout, Layout) else Layout.from_json(layout)
+    info = nef.field_info(target)
+    return _build(info.architecture, info.layout)
 
 
 @functools.lru_cache(maxsize=64)
-def _build(arch: str, layout: Layout) -> GraphSpec:
-    builders = {"siren": _siren, "rffnet": _rffnet, "mfn": _mfn}
-    if arch not in builders:
-        raise ConfigError(f"No neural graph is defined for architecture '{arch}'; choose one of {list(ARCHS)}.")
-    return builders[arch](_Builder(arch, layout))
+def _build(arch: nef.Architecture, layout: Layout) -> GraphSpec:
+    return arch.graph(GraphBuilder(arch.name, layout))
 
 
-def _siren(g: _Builder) -> GraphSpec:
-    n = g.layout.depth("layers")
-    if n == 0:
-        raise g.mismatch("no 'layers.0.weight'")
-    prev = g.inputs(g.shape("layers.0.weight")[0])
-    for i in range(n):
-        cur = g.layer(g.shape(f"layers.{i}.weight")[1], last=i == n - 1)
-        g.edges(prev, cur, f"layers.{i}.weight", "dense")
-        g.node_values(cur, f"layers.{i}.bias")
-        prev = cur
-    return g.finish(("bias",), ("weight",))
+class GraphBuilder:
+    """How an architecture module describes its neural graph (``Architecture.graph``).
 
+    Add node layers in order (:meth:`inputs` first, then :meth:`layer`, the last with
+    ``last=True``), connect them with :meth:`edges` (one edge per entry of an ``(in, out)``
+    tensor), give nodes their features with :meth:`node_values`, and end with :meth:`finish`,
+    which checks that every tensor of the layout appears in the graph.
 
-def _rffnet(g: _Builder) -> GraphSpec:
-    n = g.layout.depth("layers")
-    in_dim, half = g.shape("embedding.weight")
-    if n == 0:
-        raise g.mismatch("no 'layers.0.weight'")
-    x = g.inputs(in_dim)
-    emb = g.layer(2 * half, positions=[("embedding.sin", half), ("embedding.cos", half)])
-    g.edges(x, emb, "embedding.weight", "fourier", dst_sel=slice(0, half))
-    g.edges(x, emb, "embedding.weight", "fourier", dst_sel=slice(half, 2 * half))
-    prev = emb
-    for i in range(n):
-        cur = g.layer(g.shape(f"layers.{i}.weight")[1], last=i == n - 1)
-        g.edges(prev, cur, f"layers.{i}.weight", "dense")
-        g.node_values(cur, f"layers.{i}.bias")
-        prev = cur
-    return g.finish(("bias",), ("weight",))
-
-
-def _mfn(g: _Builder) -> GraphSpec:
-    k = g.layout.depth("filters")
-    if k == 0:
-        raise g.mismatch("no 'filters.0.weight'")
-    x = g.inputs(g.shape("filters.0.weight")[0])
-    zs = []
-    for i in range(k):
-        z = g.layer(g.shape(f"filters.{i}.weight")[1])
-        g.edges(x, z, f"filters.{i}.weight", "filter", channel=1)
-        g.node_values(z, f"filters.{i}.bias", channel=1)
-        if i > 0:
-            g.edges(zs[-1], z, f"layers.{i - 1}.weight", "dense")
-            g.node_values(z, f"layers.{i - 1}.bias")
-        zs.append(z)
-    y = g.layer(g.shape(f"layers.{k - 1}.weight")[1], last=True)
-    g.edges(zs[-1], y, f"layers.{k - 1}.weight", "dense")
-    g.node_values(y, f"layers.{k - 1}.bias")
-    return g.finish(("bias", "filter.bias"), ("weight", "filter.weight"))
-
-
-class _Builder:
-    """Accumulates node layers, edge blocks and feature indices, then checks every parameter is used."""
+    Attributes:
+        arch: the architecture's name.
+        layout: the layout whose tensors the graph holds.
+    """
 
     def __init__(self, arch: str, layout: Layout):
         self.arch, self.layout = arch, layout
@@ -422,7 +349,7 @@ class _Builder:
     def mismatch(self, what: str) -> ConfigError:
         return ConfigError(
             f"The layout {self.layout.to_json()} is not a '{self.arch}' layout ({what}); "
-            f"the neural graph follows the layouts of arena.fields."
+            f"the neural graph follows the layouts of arena.nef."
         )
 
     def shape(self, name: str) -> tuple[int, ...]:

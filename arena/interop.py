@@ -17,13 +17,17 @@ and next to them ``nef.json`` (``{"name": "SIREN", "params": {"hidden_dim", "num
 "omega_0", ...}}``) and ``cfg.json`` (the fitting configuration, with ``dataset.name``).
 
 The importer reorders each row into the Arena layout of the same architecture (SIREN ->
-``siren``, RFFNet -> ``rffnet``, FourierNet -> ``mfn``); the values are copied bit for bit, except
+``siren``, RFFNet -> ``rffnet``, FourierNet -> ``mfn``; each architecture module of
+:mod:`arena.nef` holds fit-a-nef's names for its tensors); the values are copied bit for bit, except
 RFFNet's embedding, which fit-a-nef stores without its ``std`` factor (``x_proj = std * (2 pi x)
 @ C``) and the Arena with it (``embedding.weight = std * C``). NeFs keep fit-a-nef's coordinate
 grid, recorded as ``signal.grid = "linspace_xy"`` (pixel centres at ``linspace(-1, 1)``, axis
 order (x, y)), which :meth:`arena.data.Split.render` follows. For MNIST, CIFAR10 and
 MicroImageNet, the image size, the normalisation (fit-a-nef's ``MEAN_STD_IMAGE_DATASETS``) and
 the first Neural Field Arena's split boundaries are known; other datasets need ``splits``.
+
+**flax** (the ``flax`` extra): :func:`to_flax`, :func:`to_flax_params` and :func:`from_flax_params`
+give a dataset's NeFs as flax linen modules and variables (:mod:`arena._flax`).
 
 **Export** (numpy): :func:`to_dws` gives the dense ``layers.*`` stack in the layout of DWSNets and
 neural-graphs (weights ``(B, in, out, 1)``, biases ``(B, out, 1)``), :func:`to_nfn` in the
@@ -45,7 +49,7 @@ from typing import Any, Union
 import numpy as np
 
 from arena import format as fmt
-from arena.data._nef import field_info
+from arena import nef
 from arena.errors import ConfigError, MissingFileError, ShardError, require
 from arena.layout import Layout
 
@@ -54,30 +58,28 @@ PathLike = Union[str, os.PathLike]
 _RANGE_RE = re.compile(r"_(\d+)-(\d+)$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                   "truck")
+def _preset(dataset: str, shape: list[int], mean: list[float], std: list[float]) -> dict[str, Any]:
+    """fit-a-nef's image size and normalisation of ``dataset``, with the Arena dataset's facts
+    from :mod:`arena.catalog`: its name, class names, and its splits as row ranges of the
+    concatenated NeF order (train, val, test: the first Neural Field Arena's boundaries)."""
+    from arena import catalog
 
-# fit-a-nef's dataset names -> what the Arena needs to know about them (sizes, its normalisation,
-# the first Neural Field Arena's split boundaries in the concatenated NeF order)
+    facts = catalog.DATASETS[f"neural_{dataset}"]
+    ends = np.cumsum(list(facts.sizes.values())).tolist()
+    return {"name": facts.name, "source": dataset, "shape": shape, "mean": mean, "std": std,
+            "classes": facts.classes,
+            "splits": {s: (lo, hi) for s, lo, hi in zip(facts.sizes, [0, *ends[:-1]], ends)}}
+
+
+# fit-a-nef's dataset names -> what the Arena needs to know about them: fit-a-nef's image size
+# and normalisation (its MEAN_STD_IMAGE_DATASETS), and the dataset's facts (arena/catalog.py)
 PRESETS: dict[str, dict[str, Any]] = {
-    "mnist": {
-        "name": "neural_mnist", "source": "mnist", "shape": [28, 28, 1],
-        "mean": [0.13066047], "std": [0.30810782], "classes": tuple(str(d) for d in range(10)),
-        "splits": {"train": (0, 55000), "val": (55000, 60000), "test": (60000, 70000)},
-    },
-    "cifar10": {
-        "name": "neural_cifar10", "source": "cifar10", "shape": [32, 32, 3],
-        "mean": [0.49186882, 0.48265392, 0.44717726], "std": [0.24697122, 0.24338895, 0.2615926],
-        "classes": CIFAR10_CLASSES,
-        "splits": {"train": (0, 45000), "val": (45000, 50000), "test": (50000, 60000)},
-    },
-    "microimagenet": {
-        "name": "neural_microimagenet", "source": "microimagenet", "shape": [64, 64, 3],
-        "mean": [0.4643375754356384, 0.4339415729045868, 0.38213176727294923],
-        "std": [0.18949764454628706, 0.18707174788855566, 0.21445986703967326],
-        "classes": None,
-        "splits": {"train": (0, 45000), "val": (45000, 50000), "test": (50000, 60000)},
-    },
+    "mnist": _preset("mnist", [28, 28, 1], [0.13066047], [0.30810782]),
+    "cifar10": _preset("cifar10", [32, 32, 3], [0.49186882, 0.48265392, 0.44717726],
+                       [0.24697122, 0.24338895, 0.2615926]),
+    "microimagenet": _preset("microimagenet", [64, 64, 3],
+                             [0.4643375754356384, 0.4339415729045868, 0.38213176727294923],
+                             [0.18949764454628706, 0.18707174788855566, 0.21445986703967326]),
 }
 
 
@@ -85,103 +87,50 @@ PRESETS: dict[str, dict[str, Any]] = {
 # fit-a-nef parameter names -> Arena layouts
 
 
+def _architectures() -> list[nef.Architecture]:
+    """The registered architectures that fit-a-nef has a name for."""
+    return [arch for arch in map(nef.get, nef.names()) if arch.foreign is not None]
+
+
 def _arch_of(nef_name: str | None, names: Sequence[str]) -> str:
+    """The Arena architecture of a fit-a-nef model: from nef.json's name, else from its tensor names."""
     if nef_name is not None:
-        arch = {"SIREN": "siren", "RFFNet": "rffnet", "FourierNet": "mfn"}.get(nef_name)
-        if arch is None:
-            raise ConfigError(
-                f"fit-a-nef architecture '{nef_name}' has no Arena equivalent; the Arena imports "
-                "SIREN, RFFNet and FourierNet (as siren, rffnet, mfn)."
-            )
-        return arch
-    if any(n.startswith("kernel_net_") for n in names):
-        return "siren"
-    if any(n.startswith("filters_") for n in names):
-        return "mfn"
-    if any(n.startswith("encoding.") for n in names):
-        return "rffnet"
+        for arch in _architectures():
+            if arch.foreign.name == nef_name:
+                return arch.name
+        known = ", ".join(f"{arch.foreign.name} (as {arch.name})" for arch in _architectures())
+        raise ConfigError(
+            f"fit-a-nef architecture '{nef_name}' has no Arena equivalent; the Arena imports {known}."
+        )
+    for arch in _architectures():
+        if arch.foreign.claims(names):
+            return arch.name
     raise ConfigError(f"Cannot tell the architecture from the parameter names {list(names)}.")
 
 
 def _hparams(arch: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The Arena hyperparameters from nef.json's ``params`` (checked against the shapes)."""
-    def need(key):
-        if key not in params:
-            raise ConfigError(
-                f"nef.json gives no '{key}', which the Arena's {arch} needs; add it to nef.json "
-                "(or pass it with --hparam)."
-            )
-        return params[key]
-
-    if arch == "siren":
-        return {"hidden": int(need("hidden_dim")), "layers": int(need("num_layers")),
-                "omega0": float(need("omega_0"))}
-    if arch == "rffnet":
-        return {"hidden": int(need("hidden_dim")), "layers": int(need("num_layers")),
-                "std": float(need("std")),
-                "learnable_embedding": bool(params.get("learnable_coefficients", False))}
-    return {"hidden": int(need("hidden_dim")), "filters": int(need("num_filters")),
-            "input_scale": float(need("input_scale"))}
+    """The Arena hyperparameters from nef.json's ``params`` (checked against the shapes later)."""
+    try:
+        return _foreign(arch).hparams(params)
+    except KeyError as exc:
+        raise ConfigError(
+            f"nef.json gives no {exc.args[0]!r}, which the Arena's {arch} needs; add it to nef.json "
+            "(or pass it with --hparam)."
+        ) from None
 
 
-def _name_map(arch: str, names: Sequence[str]) -> dict[str, str]:
-    """Arena tensor name -> fit-a-nef tensor name."""
-    def layer_index(name: str, prefix: str) -> int:
-        return int(name.split(".")[0][len(prefix):])
-
-    out = {}
-    if arch == "siren":
-        hidden = sorted({layer_index(n, "kernel_net_") for n in names if n.startswith("kernel_net_")})
-        for i in hidden:
-            out[f"layers.{i}.weight"] = f"kernel_net_{i}.linear.kernel"
-            out[f"layers.{i}.bias"] = f"kernel_net_{i}.linear.bias"
-        last = len(hidden)
-        out[f"layers.{last}.weight"], out[f"layers.{last}.bias"] = "output_linear.kernel", "output_linear.bias"
-    elif arch == "rffnet":
-        out["embedding.weight"] = "encoding.coefficients.kernel"
-        hidden = sorted({layer_index(n, "layers_") for n in names if n.startswith("layers_")})
-        for i in hidden:
-            out[f"layers.{i}.weight"] = f"layers_{i}.linear.kernel"
-            out[f"layers.{i}.bias"] = f"layers_{i}.linear.bias"
-        last = len(hidden)
-        out[f"layers.{last}.weight"], out[f"layers.{last}.bias"] = "linear_final.kernel", "linear_final.bias"
-    else:
-        filters = sorted({layer_index(n, "filters_") for n in names if n.startswith("filters_")})
-        for i in filters:
-            out[f"filters.{i}.weight"] = f"filters_{i}.linear.kernel"
-            out[f"filters.{i}.bias"] = f"filters_{i}.linear.bias"
-        linears = sorted({layer_index(n, "linears_") for n in names if n.startswith("linears_")})
-        for i in linears:
-            out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = f"linears_{i}.kernel", f"linears_{i}.bias"
-        last = len(linears)
-        out[f"layers.{last}.weight"], out[f"layers.{last}.bias"] = "output_linear.kernel", "output_linear.bias"
-    return out
+def _foreign(arch: str) -> nef.Foreign:
+    foreign = nef.get(arch).foreign
+    if foreign is None:
+        raise ConfigError(f"fit-a-nef has no model equal to the Arena's {arch}; there is nothing to import.")
+    return foreign
 
 
-def _arena_layout(arch: str, hparams: dict, in_dim: int, out_dim: int) -> Layout:
-    """The layout :mod:`arena.fields` gives this architecture (written out: no JAX needed)."""
-    h = hparams["hidden"]
-    if arch == "mfn":
-        k = hparams["filters"]
-        entries = []
-        for i in range(k):
-            entries += [(f"filters.{i}.weight", (in_dim, h)), (f"filters.{i}.bias", (h,))]
-        for i in range(k):
-            o = out_dim if i == k - 1 else h
-            entries += [(f"layers.{i}.weight", (h, o)), (f"layers.{i}.bias", (o,))]
-        return Layout(entries)
-    n = hparams["layers"]
-    if arch == "siren":
-        widths, entries = [in_dim] + [h] * (n - 1) + [out_dim], []
-    else:
-        widths, entries = [h] * n + [out_dim], [("embedding.weight", (in_dim, h // 2))]
-    for i in range(n):
-        entries += [(f"layers.{i}.weight", (widths[i], widths[i + 1])), (f"layers.{i}.bias", (widths[i + 1],))]
-    return Layout(entries)
-
-
-def fitanef_mapping(arch: str, param_config: Sequence, hparams: dict) -> tuple[Layout, np.ndarray, np.ndarray]:
+def fitanef_mapping(arch: str, param_config: Sequence, hparams: Mapping[str, Any]) -> tuple[Layout, np.ndarray, np.ndarray]:
     """How to turn fit-a-nef rows into Arena rows.
+
+    The names and any rescaling come from the architecture's module in :mod:`arena.nef`
+    (``Architecture.foreign``).
 
     Args:
         arch: the Arena architecture.
@@ -191,29 +140,30 @@ def fitanef_mapping(arch: str, param_config: Sequence, hparams: dict) -> tuple[L
     Returns:
         ``(layout, columns, scale)``: Arena row = ``fitanef_row[columns] * scale``.
     """
+    architecture, foreign = nef.get(arch), _foreign(arch)
     source = Layout((n, s) for n, s in param_config)
     shapes = dict(source.entries)
-    names = _name_map(arch, source.names)
-    first = names[{"siren": "layers.0.weight", "rffnet": "embedding.weight", "mfn": "filters.0.weight"}[arch]]
-    if first not in shapes:
-        raise ConfigError(f"fit-a-nef's param_config has no '{first}'; it is not a {arch} it wrote.")
-    in_dim = shapes[first][0]
-    last = max(int(k.split(".")[1]) for k in names if k.startswith("layers."))
-    out_dim = shapes[names[f"layers.{last}.bias"]][0]
-    layout = _arena_layout(arch, hparams, in_dim, out_dim)
+    theirs = foreign.names(architecture.layout(hparams, 1, 1))  # the names do not depend on the dims
+    try:
+        in_dim, out_dim = architecture.dims(
+            {ours: shapes[t] for ours, t in theirs.items() if t in shapes}, hparams)
+    except KeyError as exc:
+        missing = theirs.get(exc.args[0], exc.args[0])
+        raise ConfigError(f"fit-a-nef's param_config has no '{missing}'; it is not a {arch} it wrote.") from None
+    layout = architecture.layout(hparams, in_dim, out_dim)
+    names = foreign.names(layout)
     columns, scale = [], []
     for name, shape in layout:
         theirs = names.get(name)
         if theirs not in shapes or tuple(shapes[theirs]) != tuple(shape):
             raise ConfigError(
-                f"fit-a-nef's param_config does not match a {arch} with {hparams}: the Arena's "
+                f"fit-a-nef's param_config does not match a {arch} with {dict(hparams)}: the Arena's "
                 f"'{name}' {list(shape)} should be '{theirs}', which is "
                 f"{list(shapes[theirs]) if theirs in shapes else 'missing'}."
             )
         sl = source.slice(theirs)
         columns.append(np.arange(sl.start, sl.stop))
-        factor = hparams["std"] if name == "embedding.weight" else 1.0
-        scale.append(np.full(sl.stop - sl.start, factor, np.float32))
+        scale.append(np.full(sl.stop - sl.start, foreign.scale(name, hparams), np.float32))
     unused = set(source.names) - set(names.values())
     if unused:
         raise ConfigError(f"fit-a-nef parameters {sorted(unused)} have no place in the Arena's {arch}.")
@@ -349,12 +299,13 @@ def import_hdf5(
     files = _hdf5_files(path)
     folder = files[0].parent
     rows = _Rows(h5py, files)
-    nef = _read_json(folder / "nef.json") or {}
+    nef_json = _read_json(folder / "nef.json") or {}
     cfg = _read_json(folder / "cfg.json") or {}
-    nef_params = {**(nef.get("params") or {}), **(hparams or {})}
-    arch = _arch_of(nef.get("name"), [n for n, _ in rows.config])
+    nef_params = {**(nef_json.get("params") or {}), **(hparams or {})}
+    arch = _arch_of(nef_json.get("name"), [n for n, _ in rows.config])
     arena_hparams = _hparams(arch, nef_params)
     layout, columns, scale = fitanef_mapping(arch, rows.config, arena_hparams)
+    in_dim, out_dim = nef.get(arch).dims(dict(layout.entries), arena_hparams)
 
     dataset = str((cfg.get("dataset") or {}).get("name") or "")
     preset = PRESETS.get(dataset.lower()) or PRESETS.get(str(name or "").lower().removeprefix("neural_"))
@@ -362,7 +313,6 @@ def import_hdf5(
     if not _NAME_RE.match(name):
         raise ConfigError(f"Dataset name {name!r} is invalid; use lower-case letters, digits, '_', '-', '.'.")
     split_rows = _splits(splits, preset, rows.total)
-    in_dim, out_dim = layout.entries[0][1][0], layout.entries[-1][1][-1]
     signal = _signal(in_dim, out_dim, preset)
 
     from arena import hub
@@ -394,7 +344,7 @@ def import_hdf5(
         "signal": signal,
         "field": {"arch": arch, "hparams": arena_hparams, "in_dim": in_dim, "out_dim": out_dim,
                   "layout": layout.to_json(), "kernel": "in_out", "num_params": layout.num_params},
-        "fit": {"library": "fit-a-nef", "nef": nef or None, "config": cfg or None,
+        "fit": {"library": "fit-a-nef", "nef": nef_json or None, "config": cfg or None,
                 "dtype": "float32"},
         "splits": {s: fmt.split_entry(out, names) for s, names in shard_files.items()},
         "stats": {"metrics": {}, "params": fmt.dataset_stats(out, shard_files, layout)[1]},
@@ -478,25 +428,18 @@ def _version() -> str:
 # Export
 
 
-def _dense_stack(params, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    info = field_info(target)
+def _dense_stack(params, target: nef.Target) -> tuple[list[np.ndarray], list[np.ndarray]]:
     flat = np.asarray(params)
-    if flat.ndim == 1:
-        flat = flat[None]
-    tensors = info.layout.unflatten(flat)
-    n = info.dense_layers
-    if n == 0:
-        raise ConfigError("The layout has no 'layers.0.weight': there is no dense stack to export.")
-    return ([np.asarray(tensors[f"layers.{l}.weight"]) for l in range(n)],
-            [np.asarray(tensors[f"layers.{l}.bias"]) for l in range(n)])
+    weights, biases = nef.dense_layers(flat[None] if flat.ndim == 1 else flat, target)
+    return [np.asarray(w) for w in weights], [np.asarray(b) for b in biases]
 
 
-def to_dws(params: np.ndarray, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def to_dws(params: np.ndarray, target: nef.Target) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The dense ``layers.*`` stack in the layout of DWSNets and neural-graphs.
 
     Args:
         params: ``(B, P)`` (or ``(P,)``) flat parameters in layout order.
-        target: the layout, the dataset's manifest or a :class:`arena.data.Split`.
+        target: the dataset's :class:`arena.nef.FieldInfo`, its manifest or its layout.
 
     Returns:
         ``(weights, biases)``: per layer ``(B, in, out, 1)`` and ``(B, out, 1)``, so a layer is
@@ -507,12 +450,12 @@ def to_dws(params: np.ndarray, target) -> tuple[list[np.ndarray], list[np.ndarra
     return [w[..., None] for w in weights], [b[..., None] for b in biases]
 
 
-def to_nfn(params: np.ndarray, target) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def to_nfn(params: np.ndarray, target: nef.Target) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The dense ``layers.*`` stack in the layout of NFN (neural functional networks).
 
     Args:
         params: ``(B, P)`` (or ``(P,)``) flat parameters in layout order.
-        target: the layout, the dataset's manifest or a :class:`arena.data.Split`.
+        target: the dataset's :class:`arena.nef.FieldInfo`, its manifest or its layout.
 
     Returns:
         ``(weights, biases)``: per layer ``(B, 1, out, in)`` and ``(B, 1, out)`` (one channel,
@@ -523,4 +466,37 @@ def to_nfn(params: np.ndarray, target) -> tuple[list[np.ndarray], list[np.ndarra
             [b[:, None] for b in biases])
 
 
-__all__ = ["PRESETS", "fitanef_mapping", "import_hdf5", "to_dws", "to_nfn"]
+# --------------------------------------------------------------------------------------------
+# flax (the ``flax`` extra; imported on first call, never by ``import arena.interop``)
+
+
+def to_flax(target):
+    """The flax linen module of a dataset's NeF architecture (SIREN, RFFNet or MFN).
+
+    ``module.apply(to_flax_params(split.params[i], split.info), coords)`` equals
+    ``split.field(i)(coords)`` to float32 rounding; see :mod:`arena._flax` for the names.
+
+    Args:
+        target: the dataset's manifest, a :class:`arena.data.Split` or its ``FieldInfo``.
+    """
+    from arena import _flax
+
+    return _flax.to_flax(target)
+
+
+def to_flax_params(params, target) -> dict:
+    """Flat rows ``(P,)`` or ``(B, P)`` as :func:`to_flax`'s variables ``{"params": {...}}``."""
+    from arena import _flax
+
+    return _flax.to_flax_params(params, target)
+
+
+def from_flax_params(tree, target) -> np.ndarray:
+    """:func:`to_flax`'s variables back as flat rows in layout order, bit for bit."""
+    from arena import _flax
+
+    return _flax.from_flax_params(tree, target)
+
+
+__all__ = ["PRESETS", "fitanef_mapping", "from_flax_params", "import_hdf5", "to_dws", "to_flax",
+           "to_flax_params", "to_nfn"]

@@ -11,10 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from arena import fields
+from arena import fields, nef
 from arena.errors import ConfigError
 from arena.eval.spec import ModelSpec
 from arena.graph import EDGE_TYPES, GraphSpec, graph_spec
+from arena.layout import Layout
 
 FIELDS = {
     "siren": fields.Siren(hidden=8, layers=3, omega0=9.0, sine="xla"),
@@ -37,7 +38,13 @@ def random_params(field, seed: int = 0, batch: int = 1) -> np.ndarray:
 
 
 def spec_of(field, num_classes: int = 10) -> ModelSpec:
-    return ModelSpec("test", field.arch, field.hparams(), field.layout(), field.in_dim, field.out_dim, num_classes)
+    return ModelSpec(field.arch, field.layout(), field.hparams(), field.in_dim, field.out_dim,
+                     dataset="test", num_classes=num_classes)
+
+
+def info(arch: str, layout) -> nef.FieldInfo:
+    layout = layout if isinstance(layout, Layout) else Layout.from_json(layout)
+    return nef.FieldInfo(arch, layout, {}, 2, 1)
 
 
 def permute_hidden(field, flat: np.ndarray, rng: np.random.Generator):
@@ -208,28 +215,33 @@ def test_mfn_filters_are_edges_from_the_inputs_with_their_own_channel():
     assert g.node_channels == ("bias", "filter.bias") and g.edge_channels == ("weight", "filter.weight")
 
 
-def test_graph_spec_accepts_a_model_spec_a_manifest_or_a_triple_and_is_computed_once():
+def test_graph_spec_accepts_a_field_info_or_a_layout_and_is_computed_once():
     field = FIELDS["siren"]
     manifest = {"field": {"arch": "siren", "hparams": field.hparams(), "layout": field.layout().to_json()}}
     from_spec = graph_spec(spec_of(field))
-    assert graph_spec(manifest) is from_spec
-    assert graph_spec(("siren", field.hparams(), field.layout())) is from_spec
+    assert graph_spec(nef.FieldInfo.from_manifest(manifest)) is from_spec
+    assert graph_spec(field.layout()) is from_spec  # a bare layout: the architecture its names imply
     assert spec_of(field).graph is from_spec
+    assert graph_spec(FIELDS["rffnet"].layout()).arch == "rffnet"
+    with pytest.raises(ConfigError, match="Expected a FieldInfo"):
+        graph_spec(("siren", field.hparams(), field.layout()))
 
 
 def test_unknown_architecture_and_foreign_layouts_are_refused():
     siren = FIELDS["siren"]
-    with pytest.raises(ConfigError, match="No neural graph is defined for architecture 'kan'"):
-        graph_spec(("kan", {}, siren.layout()))
+    with pytest.raises(ConfigError, match="Unknown architecture 'kan'"):
+        graph_spec(info("kan", siren.layout()))
     with pytest.raises(ConfigError, match="embedding.weight"):
-        graph_spec(("rffnet", {}, siren.layout()))
+        graph_spec(info("rffnet", siren.layout()))
     extra = siren.layout().to_json() + [["scale", [1]]]
     with pytest.raises(ConfigError, match="unexpected tensors \\['scale'\\]"):
-        graph_spec(("siren", {}, extra))
+        graph_spec(info("siren", extra))
+    with pytest.raises(ConfigError, match="not one that a registered architecture"):
+        graph_spec(Layout.from_json(extra))
     bad = siren.layout().to_json()
     bad[2] = ["layers.1.weight", [7, 8]]
     with pytest.raises(ConfigError, match="'layers.1.weight' has shape \\(7, 8\\), expected \\(8, 8\\)"):
-        graph_spec(("siren", {}, bad))
+        graph_spec(info("siren", bad))
     g = graph_spec(spec_of(siren))
     with pytest.raises(ConfigError, match=f"last dimension {g.num_params}"):
         g.to_graph(np.zeros((2, g.num_params + 1)))

@@ -40,9 +40,7 @@ COORDS = np.random.default_rng(0).uniform(-1, 1, (300, 2)).astype(np.float32)
 
 def _outputs(split, params: np.ndarray) -> np.ndarray:
     """Each row's outputs at COORDS through the numpy forward pass of ``split``'s architecture."""
-    from arena.data._nef import make_field as numpy_field
-
-    return np.stack([numpy_field(split._field, p)(COORDS) for p in params])
+    return np.stack([split.field_info.field(p)(COORDS) for p in params])
 
 
 def _changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
@@ -60,6 +58,7 @@ def test_hidden_layers_follow_the_architecture(nefs):
     else:
         assert layers[0].members == (("layers.0.weight", 1), ("layers.0.bias", 0), ("layers.1.weight", 0))
     assert hidden_layers(split.layout) == layers  # the layout's names tell the same
+    assert hidden_layers(split.field_info) == layers
 
 
 def test_permute_hidden_keeps_each_nefs_function_and_changes_its_params(nefs):
@@ -127,6 +126,15 @@ def test_sign_flip_needs_the_architecture_not_just_a_layout(nefs):
     arch, field, split, params = nefs
     with pytest.raises(ConfigError, match="SIRENs only"):
         SignFlip(split.layout)
+
+
+def test_symmetry_transforms_name_what_they_take_when_given_something_else(nefs):
+    arch, field, split, params = nefs
+    for target in (split, split.info.data, (arch, {}, split.layout)):
+        with pytest.raises(ConfigError, match=r"FieldInfo \(split.field_info\), a Layout"):
+            PermuteHidden(target)
+    with pytest.raises(ConfigError, match=r"manifest \(split.info\)"):
+        Normalize.from_manifest(split)
 
 
 def test_bad_permutations_and_signs_are_refused(nefs):

@@ -14,11 +14,12 @@ Example:
     >>> image = train.render(0)                  # (28, 28, 1) in [0, 1]
     >>> for params, labels in train.batches(256, transforms=[PermuteHidden(train.info)]):
     ...     ...
-    >>> loader = train.torch(batch_size=256)     # a torch DataLoader
+    >>> loader = train.torch(batch_size=256)     # a torch DataLoader (train.jax: JAX arrays)
     >>> ds = train.to_hf()                       # a datasets.Dataset; arena.load(ds) is train
 
 Modules: :mod:`arena.data.transforms` (augmentations that respect weight-space symmetries,
-normalisation).
+normalisation). What a row means (architecture, layout, forward pass) is :mod:`arena.nef`'s
+(``split.field_info``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from pathlib import Path
 from typing import Union
 
 from arena import format as fmt
+from arena import nef
 from arena.data import _hf
-from arena.data._nef import FieldInfo, field_info
 from arena.data._render import ShapeRender
-from arena.data._split import FORMATS, Split
+from arena.data._split import Split
 from arena.data.transforms import (
     Compose,
     Dropout,
@@ -45,7 +46,7 @@ from arena.data.transforms import (
     permute_hidden,
     sign_flip,
 )
-from arena.errors import ConfigError
+from arena.nef import FieldInfo
 
 PathLike = Union[str, os.PathLike]
 
@@ -53,7 +54,6 @@ PathLike = Union[str, os.PathLike]
 def load(
     ref: PathLike,
     split: str | None = None,
-    format: str = "numpy",
     *,
     version: str | None = None,
     verify: bool = False,
@@ -67,25 +67,28 @@ def load(
             (its ``info.description`` holds the manifest; a ``Dataset`` gives one split, named
             by ``split`` or by the ``Dataset`` itself; ``verify`` has no files to check there).
         split: one split's name (``"train"``, ``"val"``, ``"test"``); ``None`` for all.
-        format: ``"numpy"`` (default, zero-copy memmaps), ``"torch"`` or ``"jax"``: the type of
-            the splits' array attributes (see :class:`Split`).
         version: the dataset version to resolve a name to (default: the registry's / newest).
         verify: re-hash every file of the dataset against the manifest first (reads it all
             once); without it, each file's presence and size are checked.
 
     Returns:
-        The :class:`Split`, or ``{split name: Split}`` when ``split`` is ``None``.
+        The :class:`Split`, or ``{split name: Split}`` when ``split`` is ``None``. Its arrays are
+        numpy; ``split.torch(...)`` and ``split.jax(...)`` give torch and JAX batches.
     """
-    if format not in FORMATS:
-        raise ConfigError(f"Unknown format {format!r}; choose one of {list(FORMATS)}.")
     if _hf.is_hf(ref):
-        return _hf.load(ref, split, format, version)
+        return _hf.load(ref, split, version)
     files = fmt.open_dataset(_resolve(ref, version), verify=verify)
     if version is None:
         _warn_if_custom(ref, files)
     if split is not None:
-        return Split(files, split, format=format)
-    return {name: Split(files, name, format=format) for name in files.manifest.splits}
+        return Split(files, split)
+    return {name: Split(files, name) for name in files.manifest.splits}
+
+
+def field_info(target: Split | nef.Target) -> FieldInfo:
+    """The :class:`arena.nef.FieldInfo` of a :class:`Split` (``split.field_info``), a manifest,
+    a layout or a ``FieldInfo`` (see :func:`arena.nef.field_info`)."""
+    return target.field_info if isinstance(target, Split) else nef.field_info(target)
 
 
 def _resolve(ref: PathLike, version: str | None) -> Path:

@@ -113,8 +113,8 @@ def to_hf(split: Split):
     manifest = split.info
     info = datasets.DatasetInfo(
         description=_manifest_text(split),
-        citation=str(manifest.data.get("citation", "")),
-        license=str(manifest.data.get("license", "")),
+        citation=manifest.citation or "",
+        license=manifest.license or "",
         features=features(split),
         dataset_name=manifest.name,
     )
@@ -144,7 +144,7 @@ def is_hf(obj: Any) -> bool:
     return datasets is not None and isinstance(obj, (datasets.Dataset, datasets.DatasetDict))
 
 
-def load(obj, split: str | None, format: str, version: str | None) -> Split | dict[str, Split]:
+def load(obj, split: str | None, version: str | None) -> Split | dict[str, Split]:
     """The :class:`Split` (or ``{name: Split}``) a ``Dataset`` / ``DatasetDict`` holds.
 
     A ``Dataset`` gives one split, named by ``split`` or by the ``Dataset``'s own split; a
@@ -153,20 +153,20 @@ def load(obj, split: str | None, format: str, version: str | None) -> Split | di
     datasets = sys.modules["datasets"]
     if isinstance(obj, datasets.DatasetDict):
         if split is None:
-            return {name: from_hf(ds, name, format=format, version=version) for name, ds in obj.items()}
+            return {name: from_hf(ds, name, version=version) for name, ds in obj.items()}
         if split not in obj:
             raise ConfigError(f"The DatasetDict has no split {split!r}; it has: {', '.join(obj)}.")
-        return from_hf(obj[split], split, format=format, version=version)
+        return from_hf(obj[split], split, version=version)
     own = None if obj.split is None else str(obj.split)
     if split is not None and own is not None and split != own:
         raise ConfigError(f"This datasets.Dataset is split '{own}', not {split!r}; pass split='{own}'.")
     name = split or own
     if name is None:
         raise ConfigError("This datasets.Dataset does not say which split it is; pass split='train' (or val, test).")
-    return from_hf(obj, name, format=format, version=version)
+    return from_hf(obj, name, version=version)
 
 
-def from_hf(ds, name: str, *, format: str = "numpy", version: str | None = None) -> Split:
+def from_hf(ds, name: str, *, version: str | None = None) -> Split:
     """Split ``name`` of the manifest in ``ds.info.description``, with the rows of ``ds``."""
     from arena.data._split import Split
 
@@ -180,7 +180,7 @@ def from_hf(ds, name: str, *, format: str = "numpy", version: str | None = None)
     table = ds.with_format("arrow")[:]  # zero-copy unless rows were selected or shuffled
     arrays = split_arrays(table, manifest, name)
     files = fmt.DatasetFiles(root=None, manifest=manifest, manifest_sha256=sha256)
-    return Split(files, name, format=format, arrays=arrays)
+    return Split(files, name, arrays=arrays)
 
 
 def _manifest(ds) -> tuple[fmt.Manifest, str]:

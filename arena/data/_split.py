@@ -1,58 +1,54 @@
-"""One split of a neural dataset: memory-mapped parameters, labels, per-NeF views and batches."""
+"""One split of a neural dataset: memory-mapped parameters, labels, per-NeF views and batches.
+
+What a row means (architecture, layout, dense stack, forward pass) comes from :mod:`arena.nef`.
+The torch loader (:mod:`arena.data._torch`) reads a split through its public
+:meth:`Split.batch_rows` and :meth:`Split.read_batch`; a split pickles as its directory and name,
+so worker processes reopen the files instead of receiving copies.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from arena import format as fmt
-from arena.data import _nef, _render
+from arena import nef
+from arena.data import _render
 from arena.data.transforms import as_transform
 from arena.errors import ConfigError, require
 from arena.layout import Layout
-
-FORMATS = ("numpy", "torch", "jax")
 
 
 class Split:
     """One split of a neural dataset, memory-mapped: nothing but headers is read until used.
 
-    Get one with :func:`arena.load`. Array attributes are numpy by default (``params`` is a
-    read-only ``np.memmap``, or an :class:`arena.format.ShardedArray` of memmaps when the split
-    has several shards: index it like an array, ``np.asarray`` reads it all). A split loaded with
-    ``format="torch"`` or ``"jax"`` gives ``params``, ``labels``, ``index``, ``metrics`` and
-    :meth:`layers` as torch tensors / JAX arrays instead, made on first access (``params`` is
-    then read into memory once). :meth:`batches` always yields numpy; :meth:`torch` and
-    :meth:`jax` give framework batches whatever the format.
+    Get one with :func:`arena.load`. Array attributes are numpy (``params`` is a read-only
+    ``np.memmap``, or an :class:`arena.format.ShardedArray` of memmaps when the split has
+    several shards: index it like an array, ``np.asarray`` reads it all). :meth:`batches` yields
+    numpy batches; :meth:`torch` gives a torch ``DataLoader`` and :meth:`jax` JAX arrays.
 
     Attributes:
         name: the split's name (``"train"``, ``"val"``, ``"test"``).
         dataset: the dataset's name (``"neural_mnist"``).
         version: the dataset's version.
         info: the dataset's manifest (:class:`arena.format.Manifest`).
+        field_info: the dataset's NeF (:class:`arena.nef.FieldInfo`: architecture, layout, ...).
         layout: the parameter layout (:class:`arena.layout.Layout`).
         root: the dataset directory (``None`` for a split read from a ``datasets.Dataset``).
         manifest_sha256: sha256 of ``arena.json``, what evaluation results cite.
-        format: ``"numpy"``, ``"torch"`` or ``"jax"``.
 
     Kernels are stored ``in_out``: a dense layer computes ``y = x @ W + b`` with ``W`` of shape
     ``(in, out)``.
     """
 
-    def __init__(self, files: fmt.DatasetFiles, name: str, *, format: str = "numpy",
-                 arrays: fmt.SplitArrays | None = None):
-        if format not in FORMATS:
-            raise ConfigError(f"Unknown format {format!r}; choose one of {list(FORMATS)}.")
+    def __init__(self, files: fmt.DatasetFiles, name: str, *, arrays: fmt.SplitArrays | None = None):
         self._files = files
         self._arrays = fmt.read_split(files, name) if arrays is None else arrays
-        self._field = _nef.field_info(files.manifest)
-        self._converted: dict[str, Any] = {}
+        self._field = nef.FieldInfo.from_manifest(files.manifest)
         self.name = name
-        self.format = format
         params = self._arrays.params
         parts = params.parts if isinstance(params, fmt.ShardedArray) else (params,)
         self._parts = parts
@@ -81,6 +77,10 @@ class Split:
         return self.info.version
 
     @property
+    def field_info(self) -> nef.FieldInfo:
+        return self._field
+
+    @property
     def layout(self) -> Layout:
         return self._field.layout
 
@@ -91,7 +91,7 @@ class Split:
     @property
     def class_names(self) -> tuple[str, ...]:
         """Label ``k`` is ``class_names[k]`` (from the manifest's ``source.class_names``)."""
-        source = self.info.data["source"]
+        source = self.info["source"]
         names = source.get("class_names")
         if names is None:
             return tuple(str(k) for k in range(self.num_classes))
@@ -99,7 +99,7 @@ class Split:
 
     @property
     def num_classes(self) -> int:
-        source = self.info.data["source"]
+        source = self.info["source"]
         if "num_classes" in source:
             return int(source["num_classes"])
         if source.get("class_names") is not None:
@@ -112,46 +112,34 @@ class Split:
     def __repr__(self) -> str:
         return (
             f"<Split {self.dataset} {self.version} '{self.name}': {len(self)} NeFs x "
-            f"{self.num_params} params ({self._field.arch}), format={self.format}>"
+            f"{self.num_params} params ({self._field.arch})>"
         )
 
     # ---------------------------------------------------------------- arrays
 
-    def _convert(self, key: str, value):
-        if self.format == "numpy":
-            return value
-        if key not in self._converted:
-            self._converted[key] = _to_framework(self.format, value)
-        return self._converted[key]
-
     @property
     def params(self):
-        """``(N, P)`` float32 flat parameters in layout order (memory-mapped in numpy)."""
-        return self._convert("params", self._arrays.params)
+        """``(N, P)`` float32 flat parameters in layout order (memory-mapped)."""
+        return self._arrays.params
 
     @property
-    def labels(self):
+    def labels(self) -> np.ndarray:
         """``(N,)`` int64 class labels."""
-        return self._convert("labels", self._arrays.label)
+        return self._arrays.label
 
     @property
-    def index(self):
+    def index(self) -> np.ndarray:
         """``(N,)`` int64: each NeF's position in the source dataset."""
-        return self._convert("index", self._arrays.index)
+        return self._arrays.index
 
     @property
-    def metrics(self) -> dict:
+    def metrics(self) -> dict[str, np.ndarray]:
         """``{name: (N,) float32}`` per-NeF fit metrics (``psnr``, ``psnr_offgrid``, ``iou``, ...)."""
-        return {k: self._convert(f"metric.{k}", v) for k, v in self._arrays.metrics.items()}
+        return dict(self._arrays.metrics)
 
     def __getitem__(self, i):
         """``(params[i], labels[i])`` for an integer, slice or index array ``i``."""
-        return self._convert_row(self._arrays.params[i]), self._convert_row(self._arrays.label[i])
-
-    def _convert_row(self, value):
-        if self.format == "numpy":
-            return value
-        return _to_framework(self.format, value)
+        return self._arrays.params[i], self._arrays.label[i]
 
     def _row(self, i: int) -> np.ndarray:
         n = len(self)
@@ -163,20 +151,17 @@ class Split:
         """NeF ``i``'s parameters as ``{name: array}`` in layout order, shapes as in the layout."""
         return self.layout.unflatten(self._row(i))
 
-    def layers(self, i: int) -> list[tuple[Any, Any]]:
-        """NeF ``i``'s dense ``layers.*`` stack as ``[(weight, bias), ...]``, input side first.
+    def layers(self, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """NeF ``i``'s dense stack as ``[(weight, bias), ...]``, input side first.
 
         ``weight`` has shape ``(in, out)`` and ``bias`` ``(out,)``: layer ``l`` computes
         ``y = x @ weight + bias`` (then the architecture's activation, except after the last).
-        RFFNet's Fourier embedding and MFN's filters are not in this list; :meth:`tensors`
-        has every tensor.
+        The architecture defines the stack (:attr:`arena.nef.FieldInfo.dense_stack`: the
+        ``layers.*`` tensors); RFFNet's Fourier embedding and MFN's filters are not in it,
+        :meth:`tensors` has every tensor.
         """
-        t = self.tensors(i)
-        pairs = []
-        for l in range(self._field.dense_layers):
-            w, b = t[f"layers.{l}.weight"], t[f"layers.{l}.bias"]
-            pairs.append((self._convert_row(w), self._convert_row(b)))
-        return pairs
+        weights, biases = nef.dense_layers(self._row(i), self._field)
+        return list(zip(weights, biases))
 
     def field(self, i: int) -> Callable[[np.ndarray], np.ndarray]:
         """NeF ``i`` as a numpy function ``f(coords (..., in_dim)) -> (..., out_dim)`` float32.
@@ -185,7 +170,7 @@ class Split:
         :mod:`arena.fields`' ``apply`` to float32 precision. Coordinates follow the manifest's
         ``signal.coords`` convention (images: pixel centres in [-1, 1], axis order (row, column)).
         """
-        return _nef.make_field(self._field, self._row(i))
+        return self._field.field(self._row(i))
 
     def render(self, i: int, *, resolution: int = 64, mesh: bool = True, clip: bool = True):
         """What NeF ``i`` reconstructs.
@@ -195,7 +180,7 @@ class Split:
         Shapes: a :class:`ShapeRender` (occupancy and logits on a ``resolution^3`` grid, and the
         marching-cubes mesh when ``mesh``, which needs PyMCubes from the ``build`` extra).
         """
-        signal = self.info.data["signal"]
+        signal = self.info.signal
         kind = signal.get("kind")
         if kind == "image":
             return _render.image(self.field(i), signal, clip=clip)
@@ -232,18 +217,57 @@ class Split:
                 np.take(part, local, axis=0, out=out[a:b])
         return out
 
-    def _batch_rows(self, batch_size: int, shuffle: bool, seed, drop_last: bool, epoch: int = 0):
-        """``(batch number, sorted rows)`` of every batch of one epoch."""
-        n = len(self)
-        order = np.random.default_rng([*seed, epoch, 0]).permutation(n) if shuffle else None
-        for b, lo in enumerate(range(0, n, batch_size)):
-            hi = min(lo + batch_size, n)
-            if drop_last and hi - lo < batch_size:
-                return
-            rows = np.sort(order[lo:hi]) if shuffle else np.arange(lo, hi, dtype=np.int64)
-            yield b, rows
+    def batch_rows(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int | Sequence[int] = 0,
+        drop_last: bool = False,
+        epoch: int = 0,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(batch number, rows)`` of every batch of epoch ``epoch``, rows sorted int64.
 
-    def _batch(self, rows: np.ndarray, transform, seed, epoch: int, number: int):
+        The building block of every loader of a split: :meth:`batches` is epoch 0 of it, the
+        :meth:`torch` loader's ``k``-th iteration epoch ``k``. With ``shuffle`` the batches'
+        membership is a permutation drawn from ``seed`` and ``epoch``; else contiguous blocks.
+        Read a batch with :meth:`read_batch`.
+        """
+        _check_batch_size(batch_size)
+        entropy = _entropy(seed)
+        n = len(self)
+        order = np.random.default_rng([*entropy, epoch, 0]).permutation(n) if shuffle else None
+
+        def run():
+            for b, lo in enumerate(range(0, n, batch_size)):
+                hi = min(lo + batch_size, n)
+                if drop_last and hi - lo < batch_size:
+                    return
+                yield b, (np.sort(order[lo:hi]) if shuffle else np.arange(lo, hi, dtype=np.int64))
+
+        return run()
+
+    def read_batch(
+        self,
+        rows: np.ndarray,
+        *,
+        transforms: Callable | Sequence[Callable] = (),
+        seed: int | Sequence[int] = 0,
+        epoch: int = 0,
+        number: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(params (B, P) float32, labels (B,) int64)`` of the sorted ``rows``, transformed as
+        batch ``number`` of epoch ``epoch`` (its generator comes from ``seed``, ``epoch`` and
+        ``number``), with one gather per shard."""
+        rows = np.asarray(rows, np.int64)
+        if rows.ndim != 1 or (rows.size and (rows[0] < 0 or rows[-1] >= len(self) or (np.diff(rows) <= 0).any())):
+            raise ConfigError(
+                f"rows must be increasing NeF indices in [0, {len(self)}) of split '{self.name}'; "
+                "batch_rows gives them."
+            )
+        return self._batch(rows, as_transform(transforms), _entropy(seed), epoch, number)
+
+    def _batch(self, rows: np.ndarray, transform, seed: list[int], epoch: int, number: int):
         params = self._gather(rows)
         if transform is not None:
             rng = np.random.default_rng([*seed, epoch, 1, number])
@@ -281,12 +305,12 @@ class Split:
                 ``seed`` and the batch number.
             drop_last: leave out a last batch smaller than ``batch_size``.
         """
-        _check_batch_size(batch_size)
+        batches = self.batch_rows(batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
         entropy = _entropy(seed)
         transform = as_transform(transforms)
 
         def run():
-            for number, rows in self._batch_rows(batch_size, shuffle, entropy, drop_last):
+            for number, rows in batches:
                 yield self._batch(rows, transform, entropy, 0, number)
 
         return run()
@@ -308,8 +332,8 @@ class Split:
         whole batch, gathered and transformed as in :meth:`batches` (no per-NeF collation).
         Every iteration of the loader is a new epoch with its own shuffle and augmentations,
         drawn from ``seed`` and the epoch number: the first equals ``batches(seed=seed)``, and
-        a run is reproducible with any ``num_workers`` (workers reopen the memory-mapped shards
-        instead of receiving copies). Other keyword arguments go to ``DataLoader``
+        a run is reproducible with any ``num_workers`` (the split pickles as its directory and
+        name: workers reopen the memory-mapped shards instead of receiving copies). Other keyword arguments go to ``DataLoader``
         (``pin_memory``, ``persistent_workers``, ...).
         """
         require("torch", "eval", "Split.torch()")
@@ -325,6 +349,13 @@ class Split:
         return _torch.loader(self, batch_size, shuffle=shuffle, seed=_entropy(seed),
                              transform=as_transform(transforms), drop_last=drop_last,
                              num_workers=num_workers, **loader_options)
+
+    def __reduce_ex__(self, protocol):
+        """A split with a directory pickles as ``(directory, name)`` and reopens on unpickling
+        (headers only, as :func:`arena.load` does); one read from a ``datasets.Dataset`` as is."""
+        if self.root is None:
+            return super().__reduce_ex__(protocol)
+        return _reopen, (self.root, self.name)
 
     def jax(
         self,
@@ -373,12 +404,5 @@ def _import_jax():
     return require("jax", "build", "JAX arrays from a neural dataset")
 
 
-def _to_framework(format: str, value):
-    if isinstance(value, dict):
-        return {k: _to_framework(format, v) for k, v in value.items()}
-    array = np.array(value)  # reads a memmap into memory; a writable copy torch can share
-    if format == "torch":
-        torch = require("torch", "eval", "format='torch'")
-        return torch.from_numpy(array)
-    jax = _import_jax()
-    return jax.numpy.asarray(array)
+def _reopen(root: Path, name: str) -> Split:
+    return Split(fmt.open_dataset(root), name)

@@ -1,6 +1,9 @@
 """The torch view of a split: a map-style dataset of whole batches and its batch sampler.
 
-Imported only by :meth:`arena.data.Split.torch`, after checking that torch is installed.
+Imported only by :meth:`arena.data.Split.torch`, after checking that torch is installed. It
+reads the split through its public :meth:`~arena.data.Split.batch_rows` and
+:meth:`~arena.data.Split.read_batch` and imports nothing else of :mod:`arena.data`; worker
+processes get the split by pickling, which reopens its files (``Split.__reduce_ex__``).
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.utils.data
-
-from arena import format as fmt
 
 
 class BatchKey(NamedTuple):
@@ -25,34 +26,22 @@ class BatchKey(NamedTuple):
 class BatchDataset(torch.utils.data.Dataset):
     """A split whose items are batches: ``dataset[BatchKey]`` -> ``(params, labels)`` tensors.
 
-    Pickling (for worker processes) keeps the dataset directory and split name, not the
-    memory-mapped arrays; each worker reopens the shards (headers only) on first use.
+    Pickling (for worker processes) pickles the split, which keeps its directory and name, not
+    the memory-mapped arrays: each worker reopens the shards (headers only).
     """
 
     def __init__(self, split, transform, seed: list[int]):
         self._split = split
-        self._root = split.root
-        self._name = split.name
         self._transform = transform
         self._seed = seed
 
     def __len__(self) -> int:
-        return len(self._get_split())
-
-    def _get_split(self):
-        if self._split is None:
-            from arena.data._split import Split
-
-            self._split = Split(fmt.open_dataset(self._root), self._name)
-        return self._split
+        return len(self._split)
 
     def __getitem__(self, key: BatchKey):
-        params, labels = self._get_split()._batch(key.rows, self._transform, self._seed,
-                                                  key.epoch, key.number)
+        params, labels = self._split.read_batch(key.rows, transforms=self._transform, seed=self._seed,
+                                                epoch=key.epoch, number=key.number)
         return torch.from_numpy(params), torch.from_numpy(labels)
-
-    def __getstate__(self):
-        return {**self.__dict__, "_split": None}
 
 
 class BatchSampler(torch.utils.data.Sampler):
@@ -68,9 +57,8 @@ class BatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         epoch, self.epoch = self.epoch, self.epoch + 1
-        for number, rows in self._split._batch_rows(
-            self._batch_size, self._shuffle, self._seed, self._drop_last, epoch
-        ):
+        for number, rows in self._split.batch_rows(self._batch_size, shuffle=self._shuffle, seed=self._seed,
+                                                   drop_last=self._drop_last, epoch=epoch):
             yield BatchKey(epoch, number, rows)
 
     def __len__(self) -> int:

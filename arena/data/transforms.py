@@ -8,14 +8,15 @@ at once (one gather or one elementwise product per call), never one NeF at a tim
 Weight-space symmetries (function-preserving: the NeF computes exactly the same function):
 
 - :class:`PermuteHidden`: an independent random permutation of the neurons of every hidden
-  layer of every NeF in the batch. A hidden layer of a SIREN or of an RFFNet (the layers after
-  the Fourier embedding) is the output of ``layers.<l>``: its weight columns and bias entries
-  are permuted, and the rows of ``layers.<l+1>.weight`` with them. An MFN has one hidden state
-  per filter: state 0 is ``filters.0``'s output (its columns and bias, the rows of
-  ``layers.0.weight``); state ``i >= 1`` is ``layers.<i-1>``'s output times ``filters.<i>``'s
-  (the columns and bias of both, the rows of ``layers.<i>.weight``).
-- :class:`SignFlip` (SIREN only): ``sin`` is odd, so negating a hidden neuron's incoming
-  weights and bias and its outgoing weights changes nothing.
+  layer of every NeF in the batch. Each architecture module of :mod:`arena.nef` says which
+  tensor axes a hidden layer's neurons index (:func:`hidden_layers`): for a SIREN or an RFFNet
+  (the layers after the Fourier embedding), the weight columns and bias of ``layers.<l>`` and
+  the rows of ``layers.<l+1>.weight``; an MFN has one hidden state per filter.
+- :class:`SignFlip` (architectures with odd activations: SIREN): ``sin`` is odd, so negating a
+  hidden neuron's incoming weights and bias and its outgoing weights changes nothing.
+
+The symmetry transforms and functions take the dataset's :class:`arena.nef.FieldInfo`
+(``split.field_info``), its manifest (``split.info``) or, for permutations, its ``Layout``.
 
 Others: :class:`GaussianNoise`, :class:`Dropout`, :class:`Normalize` (with
 :meth:`Normalize.from_manifest`, the train split's per-layer statistics) and :class:`Compose`.
@@ -32,71 +33,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 import numpy as np
 
-from arena.data._nef import FieldInfo, field_info, infer_arch
+from arena import format as fmt
+from arena import nef
 from arena.errors import ConfigError
-from arena.layout import Layout
+from arena.nef import FieldInfo, HiddenLayer, hidden_layers
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-
-class HiddenLayer(NamedTuple):
-    """One hidden layer: its width and the ``(tensor name, axis)`` pairs indexed by its neurons."""
-
-    width: int
-    members: tuple[tuple[str, int], ...]
-
-
-def hidden_layers(target) -> tuple[HiddenLayer, ...]:
-    """The hidden layers of a dataset's NeFs, whose neurons may be permuted (see module doc).
-
-    Args:
-        target: a manifest, a :class:`arena.data.Split` or a :class:`arena.layout.Layout`.
-
-    Returns:
-        One :class:`HiddenLayer` per hidden layer, input side first.
-    """
-    info = field_info(target)
-    if infer_arch(info) == "mfn":
-        groups = [(("filters.0.weight", 1), ("filters.0.bias", 0), ("layers.0.weight", 0))]
-        for i in range(1, info.filters):
-            groups.append((
-                (f"layers.{i - 1}.weight", 1), (f"layers.{i - 1}.bias", 0),
-                (f"filters.{i}.weight", 1), (f"filters.{i}.bias", 0), (f"layers.{i}.weight", 0),
-            ))
-    else:
-        groups = [
-            ((f"layers.{l}.weight", 1), (f"layers.{l}.bias", 0), (f"layers.{l + 1}.weight", 0))
-            for l in range(info.dense_layers - 1)
-        ]
-    out = []
-    for members in groups:
-        sizes = {_shape(info.layout, name)[axis] for name, axis in members}
-        if len(sizes) != 1:
-            raise ConfigError(
-                f"The tensors {[m for m, _ in members]} disagree on the hidden width "
-                f"({sorted(sizes)}); the layout is not a NeF layout the Arena knows."
-            )
-        out.append(HiddenLayer(sizes.pop(), tuple(members)))
-    return tuple(out)
-
-
-def _shape(layout: Layout, name: str) -> tuple[int, ...]:
-    try:
-        return layout.shape(name)
-    except KeyError:
-        raise ConfigError(f"The layout has no tensor '{name}'; it has {list(layout.names)}.") from None
+Target = nef.Target
 
 
 class _Plan:
     """Where each hidden layer's neurons sit in the flat vector, computed once per layout."""
 
-    def __init__(self, target):
-        self.info: FieldInfo = field_info(target)
-        self.layers = hidden_layers(self.info)
+    def __init__(self, target: Target):
+        self.info: FieldInfo = nef.field_info(target)
+        self.layers = self.info.hidden_layers
         layout = self.info.layout
         axes: dict[str, dict[int, int]] = {}
         for g, layer in enumerate(self.layers):
@@ -185,12 +139,13 @@ def _per_layer(values: Sequence, plan: _Plan, batch: int, what: str) -> list[np.
     return out
 
 
-def permute_hidden(params: np.ndarray, target, perms: Sequence[np.ndarray]) -> np.ndarray:
+def permute_hidden(params: np.ndarray, target: Target, perms: Sequence[np.ndarray]) -> np.ndarray:
     """Permute the hidden neurons of NeFs by the given permutations (function-preserving).
 
     Args:
         params: ``(P,)`` or ``(B, P)`` flat parameters in layout order.
-        target: the dataset's manifest, a :class:`Split` or a :class:`Layout`.
+        target: the dataset's :class:`arena.nef.FieldInfo` (``split.field_info``), its manifest
+            (``split.info``) or its :class:`Layout`.
         perms: one integer array per hidden layer (see :func:`hidden_layers`), of shape
             ``(width,)`` (the same permutation for every NeF) or ``(B, width)``. New neuron
             ``j`` of hidden layer ``g`` is old neuron ``perms[g][..., j]``.
@@ -212,19 +167,19 @@ def permute_hidden(params: np.ndarray, target, perms: Sequence[np.ndarray]) -> n
     return out[0] if single else out
 
 
-def sign_flip(params: np.ndarray, target, signs: Sequence[np.ndarray]) -> np.ndarray:
+def sign_flip(params: np.ndarray, target: Target, signs: Sequence[np.ndarray]) -> np.ndarray:
     """Negate hidden neurons of SIRENs: incoming weights and bias, and outgoing weights.
 
     Args:
         params: ``(P,)`` or ``(B, P)`` flat SIREN parameters in layout order.
-        target: the dataset's manifest or :class:`Split` (the architecture must be SIREN).
+        target: the dataset's ``FieldInfo`` or manifest (the architecture must be SIREN).
         signs: one array of +1/-1 per hidden layer, of shape ``(width,)`` or ``(B, width)``.
 
     Returns:
         The flipped parameters, same shape and dtype as ``params``.
     """
     plan = _Plan(target)
-    _require_siren(plan.info, "sign_flip")
+    _require_sign_symmetric(plan.info, "sign_flip")
     batch, single = _as_batch(params, plan.num_params)
     signs = [np.asarray(s, np.float32) for s in _per_layer(signs, plan, len(batch), "sign")]
     if any(not np.isin(s, (-1.0, 1.0)).all() for s in signs):
@@ -233,12 +188,13 @@ def sign_flip(params: np.ndarray, target, signs: Sequence[np.ndarray]) -> np.nda
     return out[0] if single else out
 
 
-def _require_siren(info: FieldInfo, what: str) -> None:
-    if info.arch != "siren":
+def _require_sign_symmetric(info: FieldInfo, what: str) -> None:
+    if info.arch is None or not info.architecture.sign_symmetric:
         arch = info.arch or "unknown (only a Layout was given; pass the manifest)"
         raise ConfigError(
-            f"{what} is a symmetry of SIRENs only (sin is odd); this dataset's architecture is "
-            f"{arch}. Use PermuteHidden, which holds for every architecture."
+            f"{what} is a symmetry of odd activations, SIRENs only among the Arena's architectures "
+            f"(sin is odd); this dataset's architecture is {arch}. Use PermuteHidden, which holds "
+            "for every architecture."
         )
 
 
@@ -246,10 +202,11 @@ class PermuteHidden:
     """An independent random permutation of every hidden layer of every NeF in the batch.
 
     Args:
-        target: the dataset's manifest (``split.info``), a :class:`Split` or its ``Layout``.
+        target: the dataset's ``FieldInfo`` (``split.field_info``), its manifest (``split.info``)
+            or its ``Layout``.
     """
 
-    def __init__(self, target):
+    def __init__(self, target: Target):
         self._plan = _Plan(target)
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -268,13 +225,13 @@ class SignFlip:
     """Flip the sign of each hidden neuron of each SIREN with probability ``p`` (default 1/2).
 
     Args:
-        target: the dataset's manifest or :class:`Split` (the architecture must be SIREN).
+        target: the dataset's ``FieldInfo`` or manifest (the architecture must be SIREN).
         p: probability that a neuron is flipped.
     """
 
-    def __init__(self, target, p: float = 0.5):
+    def __init__(self, target: Target, p: float = 0.5):
         self._plan = _Plan(target)
-        _require_siren(self._plan.info, "SignFlip")
+        _require_sign_symmetric(self._plan.info, "SignFlip")
         if not 0.0 <= p <= 1.0:
             raise ConfigError(f"SignFlip's p is a probability in [0, 1]; got {p}.")
         self.p = float(p)
@@ -346,20 +303,25 @@ class Normalize:
         self.std = np.where(std == 0, np.float32(1.0), std)
 
     @classmethod
-    def from_manifest(cls, info) -> Normalize:
+    def from_manifest(cls, manifest: fmt.Manifest) -> Normalize:
         """The per-layer mean and std over the train split, as recorded in the manifest.
 
         Every parameter of tensor ``name`` is normalised with that tensor's mean and std over
         all train NeFs (``stats.params.per_layer_mean`` / ``per_layer_std``).
 
         Args:
-            info: the dataset's manifest (``split.info``) or a :class:`Split`.
+            manifest: the dataset's manifest (``split.info``).
         """
-        fi = field_info(info)
-        data = getattr(getattr(info, "info", info), "data", info)
+        if not isinstance(manifest, fmt.Manifest):
+            raise ConfigError(
+                f"Normalize.from_manifest takes the dataset's manifest (split.info); got "
+                f"{type(manifest).__name__}."
+            )
+        layout = manifest.layout
+        data = manifest.data
         stats = (data.get("stats") or {}).get("params") or {}
         means, stds = stats.get("per_layer_mean"), stats.get("per_layer_std")
-        names = list(fi.layout.names)
+        names = list(layout.names)
         if means is None or stds is None:
             raise ConfigError(
                 f"Dataset '{data.get('name')}' records no stats.params (per-layer mean/std over "
@@ -370,7 +332,7 @@ class Normalize:
                 f"stats.params of dataset '{data.get('name')}' does not match its layout "
                 f"{names}; the manifest is inconsistent."
             )
-        sizes = [fi.layout.slice(n).stop - fi.layout.slice(n).start for n in names]
+        sizes = [layout.slice(n).stop - layout.slice(n).start for n in names]
         return cls(np.repeat(means, sizes), np.repeat(stds, sizes))
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -9,8 +9,9 @@ The batch a model's ``forward`` receives depends on the model file's ``INPUT``:
 ``"flat"``
     one float32 tensor ``(B, P)``: the parameter vectors in layout order.
 ``"layers"``
-    a pair ``(weights, biases)``: tuples with one tensor per dense layer of the field's
-    ``layers.*`` stack, ``weights[l]`` of shape ``(B, in_l, out_l)`` (kernel ``in_out``:
+    a pair ``(weights, biases)``: tuples with one tensor per layer of the NeF's dense stack
+    (``spec.dense_stack``, which its architecture module in :mod:`arena.nef` defines: the
+    ``layers.*`` tensors), ``weights[l]`` of shape ``(B, in_l, out_l)`` (kernel ``in_out``:
     ``y = x @ W + b``) and ``biases[l]`` of shape ``(B, out_l)``. Other tensors (RFFNet's
     Fourier embedding, MFN's filters) are not part of this view; use ``"graph"`` for them.
 ``"graph"``
@@ -26,60 +27,42 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from arena import format as fmt
 from arena.errors import ConfigError
-from arena.layout import Layout
+from arena.nef import FieldInfo, dense_stack
 
 INPUTS = ("flat", "layers", "graph")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """The dataset, as a downstream model sees it.
+class ModelSpec(FieldInfo):
+    """The dataset, as a downstream model sees it: its NeFs (a :class:`arena.nef.FieldInfo`)
+    and the classification task.
 
     Attributes:
-        dataset: the neural dataset's name, e.g. ``"neural_mnist"``.
         arch: the NeF architecture, ``"siren"``, ``"rffnet"`` or ``"mfn"``.
-        hparams: the NeF's hyperparameters as stored in the manifest.
         layout: the parameter layout (``spec.layout.entries``, ``spec.layout.num_params``).
+        hparams: the NeF's hyperparameters as stored in the manifest.
         in_dim: coordinate dimension of the NeFs (2 for images, 3 for shapes).
         out_dim: signal channels (1 for grey images and occupancy, 3 for colour).
+        dataset: the neural dataset's name, e.g. ``"neural_mnist"``.
         num_classes: classes of the classification task.
+
+    Everything :class:`arena.nef.FieldInfo` offers applies (``num_params``, ``layer_shapes``:
+    ``(in, out)`` of each layer of the ``"layers"`` view, ``dense_stack``, ``hidden_layers``),
+    and :attr:`graph`.
     """
 
     dataset: str
-    arch: str
-    hparams: Mapping[str, Any]
-    layout: Layout
-    in_dim: int
-    out_dim: int
     num_classes: int
 
     @classmethod
-    def from_manifest(cls, manifest) -> ModelSpec:
+    def from_manifest(cls, manifest: fmt.Manifest | Mapping[str, Any]) -> ModelSpec:
         """Build the spec from an :class:`arena.format.Manifest` (or its JSON object)."""
-        from arena.data import field_info
-
-        data = manifest.data if hasattr(manifest, "data") else manifest
-        field = field_info(data)
-        return cls(
-            dataset=data["name"],
-            arch=field.arch,
-            hparams=dict(field.hparams),
-            layout=field.layout,
-            in_dim=field.in_dim,
-            out_dim=field.out_dim,
-            num_classes=_num_classes(data),
-        )
-
-    @property
-    def num_params(self) -> int:
-        """P, the length of a parameter vector."""
-        return self.layout.num_params
-
-    @functools.cached_property
-    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
-        """``(in, out)`` of each dense layer in the ``"layers"`` view, in order."""
-        return tuple(self.layout.shape(w) for w, _ in dense_stack(self.layout))
+        data = manifest.data if isinstance(manifest, fmt.Manifest) else manifest
+        field = FieldInfo.from_manifest(data)
+        return cls(field.arch, field.layout, field.hparams, field.in_dim, field.out_dim,
+                   dataset=data["name"], num_classes=_num_classes(data))
 
     @functools.cached_property
     def graph(self):
@@ -88,8 +71,7 @@ class ModelSpec:
 
         return graph.graph_spec(self)
 
-    def __hash__(self) -> int:
-        return hash((self.dataset, self.arch, tuple(sorted(self.hparams.items())), self.layout.entries))
+    __hash__ = FieldInfo.__hash__
 
 
 def _num_classes(data: Mapping[str, Any]) -> int:
@@ -105,12 +87,4 @@ def _num_classes(data: Mapping[str, Any]) -> int:
     )
 
 
-def dense_stack(layout: Layout) -> list[tuple[str, str]]:
-    """Names ``(weight, bias)`` of the ``layers.<l>`` dense stack, input side first."""
-    pairs = [(f"layers.{l}.weight", f"layers.{l}.bias") for l in range(layout.depth("layers"))]
-    if not pairs:
-        raise ConfigError("Layout has no 'layers.0.weight': the 'layers' input needs a dense stack.")
-    missing = [b for _, b in pairs if b not in layout.names]
-    if missing:
-        raise ConfigError(f"Layout has no '{missing[0]}' for its weight; the dense stack is incomplete.")
-    return pairs
+__all__ = ["INPUTS", "ModelSpec", "dense_stack"]

@@ -1,4 +1,9 @@
-"""What every NeF architecture provides, and the small pieces they share."""
+"""What every JAX field provides, and the small pieces they share.
+
+A field is the JAX ``init``/``apply`` of an architecture; everything else about it (its layout,
+hidden layers, neural graph, numpy forward pass, fit-a-nef names) is its module in
+:mod:`arena.nef`, which :func:`layout_of` reads.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 import jax
 import jax.numpy as jnp
 
+from arena import nef
 from arena.layout import Layout
 
 Params = dict[str, jax.Array]
@@ -41,6 +47,15 @@ def hparams_of(field) -> dict[str, Any]:
         for f in dataclasses.fields(field)
         if f.name not in ("sine", "dense", "in_dim", "out_dim")
     }
+
+
+def layout_of(field) -> Layout:
+    """The field's parameter layout, as its architecture in :mod:`arena.nef` defines it.
+
+    Raises :class:`arena.errors.ConfigError` for hyperparameters the architecture refuses, so a
+    field's ``__post_init__`` calls it to check them.
+    """
+    return nef.get(field.arch).layout(hparams_of(field), field.in_dim, field.out_dim)
 
 
 def uniform(key, shape, bound):

@@ -1,4 +1,5 @@
-"""MFN / FourierNet: a multiplicative filter network with sinusoidal filters (Fathony et al., 2021)."""
+"""MFN / FourierNet: a multiplicative filter network with sinusoidal filters (Fathony et al., 2021);
+its layout and the rest in :mod:`arena.nef.mfn`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from typing import ClassVar, Literal
 import jax
 import jax.numpy as jnp
 
-from arena.errors import ConfigError
 from arena.fields import _sine
-from arena.fields._base import Params, dense, hparams_of, uniform
+from arena.fields._base import Params, dense, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
 
@@ -42,31 +42,23 @@ class MFN:
     sine: Literal["auto", "poly", "xla"] = "auto"
 
     def __post_init__(self):
-        if self.filters < 2:
-            raise ConfigError(f"MFN needs filters >= 2 (got {self.filters}).")
+        self.layout()  # arena.nef.mfn checks the hyperparameters
 
     def layout(self) -> Layout:
-        k, h = self.filters, self.hidden
-        entries = []
-        for i in range(k):
-            entries += [(f"filters.{i}.weight", (self.in_dim, h)), (f"filters.{i}.bias", (h,))]
-        for i in range(k):
-            out = self.out_dim if i == k - 1 else h
-            entries += [(f"layers.{i}.weight", (h, out)), (f"layers.{i}.bias", (out,))]
-        return Layout(entries)
+        return layout_of(self)
 
     def init(self, key: jax.Array) -> Params:
-        k, h = self.filters, self.hidden
+        layout, k = self.layout(), self.filters
         keys = jax.random.split(key, 3 * k)
         w_bound = math.sqrt(self.input_scale / (k - 1))
         params = {}
         for i in range(k):
-            params[f"filters.{i}.weight"] = uniform(keys[i], (self.in_dim, h), w_bound)
-            params[f"filters.{i}.bias"] = uniform(keys[k + i], (h,), math.pi)
+            params[f"filters.{i}.weight"] = uniform(keys[i], layout.shape(f"filters.{i}.weight"), w_bound)
+            params[f"filters.{i}.bias"] = uniform(keys[k + i], layout.shape(f"filters.{i}.bias"), math.pi)
         for i in range(k):
-            out = self.out_dim if i == k - 1 else h
-            params[f"layers.{i}.weight"] = uniform(keys[2 * k + i], (h, out), math.sqrt(6.0 / h))
-            params[f"layers.{i}.bias"] = jnp.zeros((out,), jnp.float32)
+            fan_in, fan_out = layout.shape(f"layers.{i}.weight")
+            params[f"layers.{i}.weight"] = uniform(keys[2 * k + i], (fan_in, fan_out), math.sqrt(6.0 / fan_in))
+            params[f"layers.{i}.bias"] = jnp.zeros((fan_out,), jnp.float32)
         return params
 
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:

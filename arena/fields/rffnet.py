@@ -1,4 +1,5 @@
-"""RFFNet: random Fourier features followed by a ReLU MLP (Tancik et al., 2020)."""
+"""RFFNet: random Fourier features followed by a ReLU MLP (Tancik et al., 2020); its layout and
+the rest in :mod:`arena.nef.rffnet`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from typing import ClassVar, Literal
 import jax
 import jax.numpy as jnp
 
-from arena.errors import ConfigError
 from arena.fields import _sine
-from arena.fields._base import Params, dense, hparams_of, uniform
+from arena.fields._base import Params, dense, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
 
@@ -42,30 +42,20 @@ class RFFNet:
     sine: Literal["auto", "poly", "xla"] = "auto"
 
     def __post_init__(self):
-        if self.hidden % 2:
-            raise ConfigError(f"RFFNet needs an even hidden width (got {self.hidden}).")
-        if self.layers < 1:
-            raise ConfigError(f"RFFNet needs layers >= 1 (got {self.layers}).")
-
-    def _widths(self) -> list[int]:
-        return [self.hidden] * self.layers + [self.out_dim]
+        self.layout()  # arena.nef.rffnet checks the hyperparameters
 
     def layout(self) -> Layout:
-        w = self._widths()
-        entries = [("embedding.weight", (self.in_dim, self.hidden // 2))]
-        for i in range(self.layers):
-            entries += [(f"layers.{i}.weight", (w[i], w[i + 1])), (f"layers.{i}.bias", (w[i + 1],))]
-        return Layout(entries)
+        return layout_of(self)
 
     def init(self, key: jax.Array) -> Params:
-        w = self._widths()
+        layout = self.layout()
         keys = jax.random.split(key, self.layers + 1)
-        b = jax.random.normal(keys[0], (self.in_dim, self.hidden // 2), jnp.float32)
+        b = jax.random.normal(keys[0], layout.shape("embedding.weight"), jnp.float32)
         params = {"embedding.weight": self.std * b}
         for i in range(self.layers):
-            bound = math.sqrt(6.0 / w[i])
-            params[f"layers.{i}.weight"] = uniform(keys[i + 1], (w[i], w[i + 1]), bound)
-            params[f"layers.{i}.bias"] = jnp.zeros((w[i + 1],), jnp.float32)
+            fan_in, fan_out = layout.shape(f"layers.{i}.weight")
+            params[f"layers.{i}.weight"] = uniform(keys[i + 1], (fan_in, fan_out), math.sqrt(6.0 / fan_in))
+            params[f"layers.{i}.bias"] = jnp.zeros((fan_out,), jnp.float32)
         return params
 
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:

@@ -1,4 +1,4 @@
-"""SIREN: a sine-activated MLP (Sitzmann et al., 2020)."""
+"""SIREN: a sine-activated MLP (Sitzmann et al., 2020); its layout and the rest in :mod:`arena.nef.siren`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import ClassVar, Literal
 import jax
 import jax.numpy as jnp
 
-from arena.errors import ConfigError
 from arena.fields import _dense, _sine
-from arena.fields._base import Params, hparams_of, uniform
+from arena.fields._base import Params, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
 
@@ -54,29 +53,20 @@ class Siren:
 
     def __post_init__(self):
         _dense.check_kind(self.dense)
-        if self.layers < 2:
-            raise ConfigError(f"Siren needs layers >= 2 (got {self.layers}).")
-        if self.hidden < 1 or self.in_dim < 1 or self.out_dim < 1:
-            raise ConfigError(f"Siren sizes must be positive: {self}.")
-
-    def _widths(self) -> list[int]:
-        return [self.in_dim] + [self.hidden] * (self.layers - 1) + [self.out_dim]
+        self.layout()  # arena.nef.siren checks the hyperparameters
 
     def layout(self) -> Layout:
-        w = self._widths()
-        entries = []
-        for i in range(self.layers):
-            entries += [(f"layers.{i}.weight", (w[i], w[i + 1])), (f"layers.{i}.bias", (w[i + 1],))]
-        return Layout(entries)
+        return layout_of(self)
 
     def init(self, key: jax.Array) -> Params:
-        w = self._widths()
+        layout = self.layout()
         keys = jax.random.split(key, self.layers)
         params = {}
         for i in range(self.layers):
-            bound = 1.0 / w[i] if i == 0 else math.sqrt(6.0 / w[i]) / self.omega0
-            params[f"layers.{i}.weight"] = uniform(keys[i], (w[i], w[i + 1]), bound)
-            params[f"layers.{i}.bias"] = jnp.zeros((w[i + 1],), jnp.float32)
+            fan_in, fan_out = layout.shape(f"layers.{i}.weight")
+            bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / self.omega0
+            params[f"layers.{i}.weight"] = uniform(keys[i], (fan_in, fan_out), bound)
+            params[f"layers.{i}.bias"] = jnp.zeros((fan_out,), jnp.float32)
         return params
 
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:
