@@ -95,9 +95,7 @@ def export(ref, out: str | os.PathLike, *, format: str = "parquet", force: bool 
         sizes = {name: _write_split(tmp, splits[name], max_shard_bytes) for name in _ordered(splits)}
         _write_card(tmp, first, sizes)
         shutil.copyfile(first.root / fmt.MANIFEST_NAME, tmp / fmt.MANIFEST_NAME)
-        from arena.subset import _swap_in
-
-        _swap_in(tmp, target)
+        fmt.swap_directory(tmp, target, fill_empty=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -190,12 +188,12 @@ def _write_card(root: Path, split, sizes: Mapping[str, int]) -> None:
     from huggingface_hub import DatasetCard
 
     source = split.root / _CARD
-    text = source.read_text(encoding="utf-8") if source.is_file() else _plain_card(split.info.data)
+    text = source.read_text(encoding="utf-8") if source.is_file() else _plain_card(split.info)
     card = DatasetCard(text, ignore_metadata_errors=True)
-    for key, value in card_metadata(split.info.data).items():
+    for key, value in card_metadata(split.info).items():
         if card.data.get(key) is None:
             card.data[key] = value
-    splits = _ordered(split.info.data["splits"])
+    splits = _ordered(split.info.splits)
     card.data["configs"] = [{
         "config_name": "default",
         "data_files": [{"split": s, "path": f"{fmt.DATA_DIR}/{s}-*.parquet"} for s in splits],

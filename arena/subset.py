@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -81,10 +79,7 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
     out = _output_dir(out, root) if out is not None else hub.local_path(name, version)
     _check_replaceable(out, name, force)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()  # new: the cleanup below removes only what this call created
-    try:
+    with fmt.staged_directory(out, fill_empty=True) as tmp:
         shard_files = {}
         for number, split in enumerate(splits):
             arrays = fmt.read_split(files, split)
@@ -104,7 +99,7 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
             fmt.write_init(tmp / fmt.INIT_NAME, init)
             manifest["init"] = fmt.file_entry(tmp, fmt.INIT_NAME)
         metrics, params = fmt.dataset_stats(tmp, shard_files, files.manifest.layout)
-        has_metrics = any(parent.get("stats", {}).get("metrics", {}).values())
+        has_metrics = any(files.manifest.metrics.values())
         manifest.update(
             name=name,
             version=version,
@@ -120,9 +115,6 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
             },
         )
         fmt.Manifest.from_json(json.dumps(manifest)).write(tmp)  # validated before it is written
-        _swap_in(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -183,47 +175,6 @@ def _unlisted(root: Path, manifest: fmt.Manifest) -> list[str]:
     folders = {str(parent) for f in listed for parent in PurePosixPath(f).parents if str(parent) != "."}
     found = (p.relative_to(root).as_posix() for p in root.rglob("*"))
     return sorted(p for p in found if p not in listed and p not in folders)
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Put the complete dataset in ``tmp`` at ``out`` (checked replaceable): a new ``out`` is a
-    rename; an empty one is filled, the manifest last; a subset there is moved aside first and
-    removed only once the new one is in place. A failure leaves ``out`` as it was."""
-    if not out.exists() and not out.is_symlink():
-        os.replace(tmp, out)
-    elif out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
-        _fill(tmp, out)
-    else:
-        _replace(tmp, out)
-
-
-def _fill(tmp: Path, out: Path) -> None:
-    moved: list[Path] = []
-    try:
-        for entry in sorted(tmp.iterdir(), key=lambda p: p.name == fmt.MANIFEST_NAME):
-            os.replace(entry, out / entry.name)
-            moved.append(out / entry.name)
-    except BaseException:
-        for path in moved:  # only what this call put there: out is empty again
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        raise
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    if old.is_symlink():  # out was a link to the old subset: the link goes, what it pointed to stays
-        old.unlink()
-    else:
-        shutil.rmtree(old)
 
 
 def _sizes(sizes: Mapping[str, int], manifest, splits: list[str], name: str) -> dict[str, int]:

@@ -24,6 +24,7 @@ from arena.errors import (
     UnsafePathError,
     UnsupportedFormatError,
 )
+from arena import errors as fmt_errors
 from arena.layout import Layout
 
 LAYOUT = Layout([("layers.0.weight", (2, 3)), ("layers.0.bias", (3,))])
@@ -451,3 +452,154 @@ def test_a_writer_killed_mid_shard_leaves_only_its_incomplete_file(tmp_path):
     assert seen, "the writer finished or never started before it could be interrupted"
     left = sorted(p.name for p in target.parent.iterdir())
     assert all(name == target.name + fmt.INCOMPLETE_SUFFIX or name == target.name for name in left), left
+
+
+# The package's public names
+
+
+def test_the_format_package_keeps_every_public_name_of_the_module_it_was():
+    names = {
+        "FORMAT", "MANIFEST_NAME", "INIT_NAME", "DATA_DIR", "INCOMPLETE_SUFFIX", "METRIC_PREFIX",
+        "REQUIRED_KEYS", "OPTIONAL_KEYS", "SCHEMA_ID", "MAX_MANIFEST_BYTES", "MAX_MANIFEST_DEPTH",
+        "PathLike", "shard_name", "write_shard", "write_init", "write_bytes_atomic", "sha256_file",
+        "file_entry", "split_entry", "FileEntry", "Manifest", "DatasetFiles", "open_dataset",
+        "verify", "check_labels", "check_file", "shard_arrays", "completed_shards", "ShardedArray",
+        "SplitArrays", "dataset_stats", "read_split", "read_init",
+    }
+    assert names <= set(fmt.__all__) and all(hasattr(fmt, n) for n in fmt.__all__)
+    assert fmt.Manifest.__module__ == "arena.format._manifest"
+
+
+# The manifest as a read-only mapping with typed accessors
+
+
+def _split_layout() -> Layout:
+    return Layout([("net.0.weight", (2, 8)), ("net.0.bias", (8,)), ("net.1.weight", (8, 1)),
+                   ("net.1.bias", (1,))])
+
+
+def test_split_info_is_the_mapping_the_readme_prints(tmp_path):
+    import arena
+    from _nefdata import write_dataset
+
+    layout = _split_layout()
+    write_dataset(tmp_path, {"train": [np.zeros((4, layout.num_params), np.float32)],
+                             "test": [np.zeros((2, layout.num_params), np.float32)]}, layout=layout)
+    split = arena.load(tmp_path, split="train")
+    assert split.info["field"]["arch"] == "siren"
+    assert split.info["field"]["num_params"] == layout.num_params
+    assert "splits" in split.info and split.info.get("license") is None
+    assert set(split.info) == set(split.info.keys()) and len(split.info) == len(split.info.data)
+    assert repr(split.info) == ("Manifest(name='neural_test', version='1.0.0', arch='siren', "
+                                f"num_params={layout.num_params}, splits={{'train': 4, 'test': 2}})")
+
+
+def test_a_manifest_cannot_be_changed_through_what_it_returns(tmp_path):
+    manifest = fmt.Manifest(_build(tmp_path, {"train": [3]}))
+    before = manifest.dumps()
+    manifest["field"]["arch"] = "mfn"
+    manifest.fit["steps"] = 99
+    manifest.hparams["hidden"] = 1
+    manifest.signal["kind"] = "shape"
+    with pytest.raises(TypeError):
+        manifest["name"] = "other"
+    assert manifest.dumps() == before and manifest.arch == "siren" and manifest.fit["steps"] == 1
+
+
+def test_typed_accessors_read_the_keys_code_uses():
+    data = _manifest_dict({"train": {"num_examples": 0, "files": []}})
+    data["source"] = {"name": "mnist", "origin": "https://example.org", "class_names": ["a", "b"]}
+    data["license"], data["citation"], data["description"] = "cc-by-4.0", "@misc{x}", "Tiny."
+    data["field"]["hparams"] = {"hidden": 8}
+    data["fit"] = {"optimizer": "adam", "lr": 0.001, "steps": 5}
+    data["stats"] = {"metrics": {"train": {"psnr": 30.0}}}
+    m = fmt.Manifest(data)
+    assert (m.source_name, m.source_origin, m.num_classes, m.class_names) == (
+        "mnist", "https://example.org", 2, ("a", "b"))
+    assert (m.signal_kind, m.signal_shape, m.arch, m.hparams) == ("image", (2, 2, 1), "siren", {"hidden": 8})
+    assert (m.license, m.citation, m.description) == ("cc-by-4.0", "@misc{x}", "Tiny.")
+    assert m.fit == {"optimizer": "adam", "lr": 0.001, "steps": 5}
+    assert m.metrics == {"train": {"psnr": 30.0}}
+    bare = fmt.Manifest(_manifest_dict({"train": {"num_examples": 0, "files": []}}))
+    assert (bare.license, bare.description, bare.class_names, bare.metrics) == (None, None, None, {})
+    assert bare.num_classes == 10 and fmt.Manifest(m) == m
+
+
+# Atomic writers
+
+
+def test_written_files_are_group_readable_whatever_mode_the_writer_used(tmp_path):
+    old = os.umask(0o022)
+    try:
+        target = fmt.write_atomic(tmp_path / "lib.so", lambda tmp: os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)))
+        other = fmt.write_text_atomic(tmp_path / "card.md", "hello\n")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644 and other.stat().st_mode & 0o777 == 0o644
+    assert other.read_bytes() == b"hello\n"
+
+
+def test_write_json_atomic_writes_indented_json_and_one_newline(tmp_path):
+    path = fmt.write_json_atomic(tmp_path / "a" / "r.json", {"b": 1, "a": [1, 2]})
+    assert path.read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+    fmt.write_json_atomic(path, {"b": 1, "a": 2}, sort_keys=False, unique=True)
+    assert path.read_text() == '{\n  "b": 1,\n  "a": 2\n}\n'
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+def test_a_failed_write_names_the_file_and_leaves_the_old_one(tmp_path):
+    path = fmt.write_bytes_atomic(tmp_path / "r.json", b"old")
+
+    def fail(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(13, "Permission denied")
+
+    with pytest.raises(fmt_errors.WriteError, match=f"Could not write {path}: Permission denied. Nothing was written"):
+        fmt.write_atomic(path, fail)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_commit_incomplete_renames_a_streamed_file_and_keeps_it_when_that_fails(tmp_path, monkeypatch):
+    final = tmp_path / "big.bin"
+    part = fmt.incomplete_path(final)
+    assert part.name == "big.bin" + fmt.INCOMPLETE_SUFFIX
+    part.write_bytes(b"abc")
+    monkeypatch.setattr(os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(fmt_errors.WriteError, match="No space left on device"):
+        fmt.commit_incomplete(final)
+    assert part.read_bytes() == b"abc" and not final.exists()  # a later attempt resumes from it
+    monkeypatch.undo()
+    assert fmt.commit_incomplete(final).read_bytes() == b"abc" and not part.exists()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("before", ["absent", "empty", "old"])
+def test_a_staged_directory_replaces_its_target_only_when_complete(tmp_path, before):
+    target = tmp_path / "out"
+    if before != "absent":
+        target.mkdir()
+    if before == "old":
+        (target / "stale.txt").write_text("old")
+    inode = target.stat().st_ino if before == "empty" else None
+    with fmt.staged_directory(target, fill_empty=True) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.partial-")
+        fmt.write_bytes_atomic(tmp / "data" / "a.bin", b"a")
+        fmt.write_bytes_atomic(tmp / fmt.MANIFEST_NAME, b"{}")
+    assert _tree(target) == {"arena.json": b"{}", "data/a.bin": b"a"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing staged or set aside is left
+    if inode is not None:
+        assert target.stat().st_ino == inode  # an empty directory is filled, not replaced
+
+
+def test_a_staged_directory_that_fails_leaves_the_target_as_it_was(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep.txt").write_text("old")
+    with pytest.raises(ConfigError, match="stop"):
+        with fmt.staged_directory(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise ConfigError("stop")
+    assert _tree(target) == {"keep.txt": b"old"} and sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -82,21 +82,21 @@ def info(
         console.print(entry.description, highlight=False)
     rows: list[tuple[str, str]] = []
     if manifest is not None:
-        d = manifest.data
-        src, sig, field = d["source"], d["signal"], d["field"]
         classes = f", {sizes['num_classes']} classes" if sizes["num_classes"] is not None else ""
         where = "on disk" if _is_local(about) else "to download"
+        origin = f" ({manifest.source_origin})" if manifest.source_origin else ""
+        shape = list(manifest.signal_shape) if manifest.signal_shape else ""
         rows += [
-            ("source", f"{src.get('name', '?')}{classes}" + (f" ({src['origin']})" if src.get("origin") else "")),
-            ("signal", f"{sig.get('kind', '?')} {sig.get('shape', '')}".strip()),
-            ("field", f"{field.get('arch', '?')} {_kv(field.get('hparams', {}))}, P = {manifest.num_params:,} parameters per NeF"),
+            ("source", f"{manifest.source_name or '?'}{classes}{origin}"),
+            ("signal", f"{manifest.signal_kind or '?'} {shape}".strip()),
+            ("field", f"{manifest.arch or '?'} {_kv(manifest.hparams)}, P = {manifest.num_params:,} parameters per NeF"),
             ("splits", " · ".join(f"{s} {manifest.num_examples(s):,}" for s in _ordered(manifest.splits)) + " NeFs"),
             ("size", f"{_bytes(sizes['bytes'])} {where}"),
         ]
-        metrics = d.get("stats", {}).get("metrics", {})
+        metrics = manifest.metrics
         if metrics:
             rows.append(("metrics", " · ".join(f"{s} {_kv(metrics[s], 2)}" for s in _ordered(metrics))))
-        rows += [("license", d.get("license", "-")), ("manifest", f"sha256 {about.manifest_sha256}"),
+        rows += [("license", manifest.license or "-"), ("manifest", f"sha256 {about.manifest_sha256}"),
                  ("read from", about.location or "-")]
     else:
         if sizes["num_examples"]:
@@ -118,8 +118,7 @@ def _info_document(about) -> dict:
     """``arena info --json``: every key always present, ``null`` where unknown."""
     entry, manifest = about.entry, about.manifest
     release = entry.release() if entry is not None and entry.releases else None
-    d = manifest.data if manifest is not None else {}
-    field = d.get("field", {})
+    known = manifest is not None
     sizes = _sizes(manifest, release)
     return {
         "format": "arena-info/1",
@@ -130,12 +129,12 @@ def _info_document(about) -> dict:
         **sizes,
         "num_examples_from": "manifest" if manifest is not None else "registry" if release is not None else None,
         "bytes_on_disk": sizes["bytes"] if _is_local(about) else None,
-        "source": d.get("source", {}).get("name"),
-        "signal": d.get("signal"),
-        "arch": field.get("arch"),
-        "hparams": field.get("hparams"),
-        "metrics": d.get("stats", {}).get("metrics"),
-        "license": d.get("license"),
+        "source": manifest.source_name if known else None,
+        "signal": manifest.signal if known else None,
+        "arch": manifest.arch if known else None,
+        "hparams": manifest.hparams if known else None,
+        "metrics": manifest.metrics if known else None,
+        "license": manifest.license if known else None,
         "manifest_sha256": about.manifest_sha256,
         "read_from": about.location,
         "published_at": release.where if release is not None and release.published else None,
@@ -149,10 +148,7 @@ def _sizes(manifest, release) -> dict:
     if manifest is None:
         counts = dict(release.num_examples) if release is not None and release.num_examples else None
         return {"num_examples": _ordered_counts(counts), "num_params": None, "num_classes": None, "bytes": None}
-    source = manifest.data["source"]
-    classes = source.get("num_classes")
-    if classes is None and source.get("class_names") is not None:
-        classes = len(source["class_names"])
+    classes = manifest.num_classes
     listed = sum(e.bytes for e in manifest.all_files()) + len(manifest.dumps().encode("utf-8"))
     return {"num_examples": _ordered_counts({s: manifest.num_examples(s) for s in manifest.splits}),
             "num_params": manifest.num_params, "num_classes": classes, "bytes": listed}

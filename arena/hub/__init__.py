@@ -68,6 +68,7 @@ from arena.hub._errors import (
     RegistryError,
 )
 from arena.hub._hf import version_tag
+from arena.hub._raw import download_snapshot
 from arena.hub._registry import REGISTRY_ENV, Entry, Release, home_registry, registry
 from arena.hub._store import (
     HOME_ENV,
@@ -96,6 +97,7 @@ __all__ = [
     "cached",
     "check_target",
     "download",
+    "download_snapshot",
     "home",
     "home_registry",
     "info",

@@ -84,8 +84,8 @@ def fetch(url: str, *, expected_sha256: str | None, offline: bool, label: str, f
                 (staging / entry.path).unlink(missing_ok=True)
         staging.mkdir(parents=True, exist_ok=True)
         _pull_files(fs, path, staging, entries, sha, label)
-        (staging / fmt.MANIFEST_NAME).write_bytes(text)
-        os.replace(staging, root)
+        fmt.write_bytes_atomic(staging / fmt.MANIFEST_NAME, text)
+        fmt.swap_directory(staging, root)
         _store.remember(root, entries, sha)
         _remember(base, url, sha)
         return root
@@ -206,7 +206,7 @@ def _pull_files(fs, path: str, staging: Path, entries: Sequence[fmt.FileEntry], 
 def _get(fs, src: str, dest: Path, size: int, *, restart: bool = False) -> None:
     """Download ``src`` to ``dest`` through ``dest.incomplete``, resuming from its length."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + fmt.INCOMPLETE_SUFFIX)
+    tmp = fmt.incomplete_path(dest)
     if restart:
         dest.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
@@ -219,14 +219,12 @@ def _get(fs, src: str, dest: Path, size: int, *, restart: bool = False) -> None:
                 remote.seek(have)
             while chunk := remote.read(_CHUNK):
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
     except FileNotFoundError:
         raise MissingFileError(
             f"{src} is listed in the dataset's manifest but missing there; the copy at the URL "
             "is incomplete: push the dataset there again."
         ) from None
-    os.replace(tmp, dest)
+    fmt.commit_incomplete(dest)
 
 
 def _put(fs, local: Path, remote: str) -> None:

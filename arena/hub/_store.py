@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -128,19 +127,9 @@ def local_names() -> list[str]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: a uniquely named temp file in the same directory, then rename."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}{fmt.INCOMPLETE_SUFFIX}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a store record (JSON, sorted keys) atomically; several processes may write the same
+    record at once, so each writes through a temporary file of its own (:func:`arena.format.write_json_atomic`)."""
+    fmt.write_json_atomic(path, data, unique=True)
 
 
 @contextlib.contextmanager

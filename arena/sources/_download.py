@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from arena import format as fmt
 from arena import hub
 from arena.errors import SourceFormatError, SourceNotFoundError
 from arena.sources._base import SOURCE_DIR_ENV
@@ -134,7 +135,7 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
     """
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / remote.name
-    part = folder / f"{remote.name}.incomplete"
+    part = fmt.incomplete_path(final)
     url, resumed = _download(remote, part)
     try:
         _verify(remote, part, url)
@@ -144,8 +145,7 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
         log.warning("resumed %s failed its md5 check; downloading it again from scratch", part)
         url, _ = _download(remote, part)
         _verify(remote, part, url)
-    os.replace(part, final)
-    return final
+    return fmt.commit_incomplete(final)
 
 
 def _download(remote: RemoteFile, part: Path) -> tuple[str, bool]:

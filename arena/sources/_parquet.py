@@ -43,18 +43,11 @@ def parse_url(url: str) -> tuple[str, str | None]:
 
 def fetch(url: str, *, what: str) -> tuple[str, str, Path, list[Path]]:
     """Download the Parquet files of ``url``: ``(repo_id, commit, snapshot root, files)``."""
-    from arena.hub import _hf, _store
+    from arena import hub
 
     repo, revision = parse_url(url)
-    _hf.check_repo_id(repo)
-    hf = _hf._hf()
-    offline = _store.is_offline()
     fix = f"Run once online (unset ARENA_OFFLINE / HF_HUB_OFFLINE) to fetch {url}, or pass the official files' path."
-    with _hf._errors(f"download {what}", repo, revision, offline=offline, fix=fix):
-        root = Path(hf.snapshot_download(
-            repo, repo_type=_hf.REPO_TYPE, revision=revision, allow_patterns=["*.parquet"],
-            cache_dir=str(_store.hf_cache()), endpoint=_hf.endpoint(), local_files_only=offline,
-        ))
+    root = hub.download_snapshot(repo, revision, patterns=["*.parquet"], what=what, fix=fix)
     files = sorted(p for p in root.rglob("*.parquet") if p.is_file())
     if not files:
         raise SourceFormatError(f"{url} holds no .parquet files; it is not a Parquet image dataset.")

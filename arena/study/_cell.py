@@ -127,9 +127,9 @@ def _fit(cell: Cell, out: Path) -> dict[str, Any]:
         build(recipe, source_path=source_path, out=out, limit=limit, overrides=dict(cell.overrides),
               progress=False)
     seconds = time.perf_counter() - t0
-    manifest = fmt.open_dataset(out).manifest.data
-    count = sum(s["num_examples"] for s in manifest["splits"].values())
-    return {"metrics": manifest["stats"]["metrics"], "steps": manifest["fit"]["steps"],
+    manifest = fmt.open_dataset(out).manifest
+    count = sum(manifest.num_examples(s) for s in manifest.splits)
+    return {"metrics": manifest.metrics, "steps": manifest.fit["steps"],
             "nefs": count, "seconds": round(seconds, 3) if not built else None,
             "reused": built}
 
@@ -150,7 +150,7 @@ def _nmi(root: Path, options: CellOptions) -> dict[str, Any]:
     t0 = time.perf_counter()
     files = fmt.open_dataset(root)
     train = fmt.read_split(files, "train", mmap=False)
-    classes = files.manifest.data["source"].get("num_classes")
+    classes = files.manifest.num_classes
     value = metrics.nmi(train.params, train.label, num_classes=classes, seed=options.nmi_seed,
                         n_init=options.nmi_n_init)
     dist = metrics.class_distances(train.params, train.label, seed=options.nmi_seed)

@@ -23,11 +23,13 @@ are deterministic: fixed names, no dates in the SVG, a fixed ``svg.hashsalt``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from arena import format as fmt
 from arena.errors import require
 from arena.study._sweep import read_index
 
@@ -69,10 +71,10 @@ def plot(sweep_dir: str | Path, *, out: str | Path | None = None) -> PlotResult:
         name = "accuracy_and_quality_vs_steps"
         points[name] = _steps(records, models[0], metrics[0], figures / name)
         files += [figures / f"{name}.{f}" for f in FORMATS]
-    (figures / "points.json").write_text(json.dumps(points, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    fmt.write_text_atomic(figures / "points.json", json.dumps(points, indent=2, sort_keys=True) + "\n")
     files.append(figures / "points.json")
     table = render_table(records, models, metrics)
-    (root / "table.md").write_text(table, encoding="utf-8")
+    fmt.write_text_atomic(root / "table.md", table)
     files.append(root / "table.md")
     return PlotResult(files=tuple(files), table=table, points=points)
 
@@ -202,8 +204,11 @@ def _save(fig, stem: Path) -> None:
     import matplotlib
 
     with matplotlib.rc_context({"svg.hashsalt": "arena-study", "svg.fonttype": "path"}):
-        fig.savefig(stem.with_suffix(".png"), format="png", dpi=120, metadata={"Software": None})
-        fig.savefig(stem.with_suffix(".svg"), format="svg", metadata={"Date": None, "Creator": None})
+        for suffix, options in ((".png", {"dpi": 120, "metadata": {"Software": None}}),
+                                (".svg", {"metadata": {"Date": None, "Creator": None}})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=suffix[1:], **options)
+            fmt.write_bytes_atomic(stem.with_suffix(suffix), buffer.getvalue())
 
 
 def _pairs(records, arch: str, model: str) -> tuple[list[float], list[float]]:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from arena import format as fmt
 from arena.errors import ConfigError
 from arena.study import _cell
 from arena.study.config import Cell, SweepConfig, check_cells
@@ -105,11 +106,7 @@ def write_index(root: Path, cells: list[Cell]) -> Path:
         record = _cell.read_record(cell_dir(root, cell))
         if record is not None:
             lines.append(json.dumps(record))
-    path = root / INDEX
-    tmp = path.with_name(f".{INDEX}.tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return fmt.write_text_atomic(root / INDEX, "".join(line + "\n" for line in lines))
 
 
 def read_index(root: str | Path) -> list[dict[str, Any]]:
