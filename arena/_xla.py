@@ -15,7 +15,7 @@ changed. :func:`use_all_cores` (public as ``arena.fit.use_all_cores``) applies t
 any already set; the command lines ``arena-build`` and ``arena demo`` and the fit benchmarks
 apply them first thing through :func:`apply_for_command`, which ``ARENA_XLA_FLAGS=0`` turns off.
 A fit on a multi-core CPU without them warns once per process (:func:`hint_once`). What they
-are worth is in the README, *Speed on CPU*.
+are worth is in docs/measurements.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Shared helpers for the benchmarks: the data on disk and the machine's matmul peak."""
+"""Shared helpers for the benchmarks: the raw source files on disk and the machine's matmul peak.
+
+The raw source files are read from the folder ``$ARENA_DATA`` names (holding ``mnist/``,
+``cifar10/``, ``microimagenet/``, ``modelnet10/``), or from a path given explicitly; there is no
+default location.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,24 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED_DATA = Path(os.environ.get("ARENA_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA_ENV = "ARENA_DATA"
 
 
-def mnist_images(n: int | None = None) -> np.ndarray:
-    """The first ``n`` official MNIST training images (uint8, (n, 28, 28)), then the test images."""
-    root = SHARED_DATA / "mnist"
+def data_dir() -> Path:
+    """The folder of raw source files, ``$ARENA_DATA``; exits with one line saying so when unset."""
+    value = os.environ.get(DATA_ENV, "").strip()
+    if not value:
+        raise SystemExit(f"This benchmark reads raw source files: set {DATA_ENV} to the folder holding "
+                         "mnist/, cifar10/, microimagenet/ and modelnet10/ (or pass the file's path).")
+    return Path(value).expanduser()
+
+
+def mnist_images(n: int | None = None, root: Path | None = None) -> np.ndarray:
+    """The first ``n`` official MNIST training images (uint8, (n, 28, 28)), then the test images.
+
+    ``root`` is the folder of the four IDX files (default ``$ARENA_DATA/mnist``).
+    """
+    root = data_dir() / "mnist" if root is None else Path(root)
     parts = []
     for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
         with gzip.open(root / name) as f:

@@ -7,7 +7,7 @@ fi
 # the builders ship as `arena_builders` when installed; from a checkout, link them under that name
 mkdir -p /tmp/arena-builders && ln -sfn "$PWD/builders" /tmp/arena-builders/arena_builders
 export PYTHONPATH="/tmp/arena-builders:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export ARENA_SHARED_DATA=${ARENA_SHARED_DATA:-$PWD/.gpu/data}
+export ARENA_DATA=${ARENA_DATA:-$PWD/.gpu/data}  # the raw source files (benchmarks/_common.py)
 # JAX would take 75 % of the GPU's memory up front; a second process (fit_throughput.py's
 # baselines with JAX's defaults) needs some of it while the first still holds its own
 export XLA_PYTHON_CLIENT_PREALLOCATE=false

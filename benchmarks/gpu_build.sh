@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/_gpu_env.sh
-if [[ $# -eq 0 ]]; then set -- "mnist=$ARENA_SHARED_DATA/mnist"; fi
+if [[ $# -eq 0 ]]; then set -- "mnist=$ARENA_DATA/mnist"; fi
 python3 benchmarks/build_datasets.py "$@"

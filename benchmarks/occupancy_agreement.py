@@ -47,9 +47,6 @@ from arena.sources import (
     winding_numbers,
 )
 
-SHARED_DATA = Path(
-    os.environ.get("ARENA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 
 
 def is_closed(vertices: np.ndarray, faces: np.ndarray) -> bool:
@@ -160,10 +157,11 @@ def summary(rows: list[dict], key: str, where=lambda r: True) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sources = os.environ.get("ARENA_SOURCE_DIR")
-    default = Path(sources) / "modelnet10" if sources else SHARED_DATA / "modelnet10"
-    parser.add_argument("--source", type=Path, default=default,
-                        help="ModelNet10 zip, tarball or folder (default: %(default)s)")
+    sources = os.environ.get("ARENA_SOURCE_DIR") or os.environ.get("ARENA_DATA")
+    default = Path(sources) / "modelnet10" if sources else None
+    parser.add_argument("--source", type=Path, default=default, required=default is None,
+                        help="ModelNet10 zip, tarball or folder (default: $ARENA_SOURCE_DIR/modelnet10, "
+                             "else $ARENA_DATA/modelnet10)")
     parser.add_argument("--limit", type=int, default=8,
                         help="closed meshes and other meshes to evaluate, each (default 8)")
     parser.add_argument("--points", type=int, default=20_000, help="points per mesh")

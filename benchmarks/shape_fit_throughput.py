@@ -34,7 +34,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
-from _common import SHARED_DATA  # noqa: E402
+from _common import data_dir  # noqa: E402
 
 HIDDEN, POINTS = 32, 4096
 
@@ -61,12 +61,13 @@ def point_sets(path, meshes: int, nefs: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", default=str(SHARED_DATA / "modelnet10" / "modelnet10_test_off.tar.gz"))
+    parser.add_argument("--source", help="ModelNet10 tarball (default: $ARENA_DATA/modelnet10/modelnet10_test_off.tar.gz)")
     parser.add_argument("--meshes", type=int, default=8)
     parser.add_argument("--nefs", type=int, default=52)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
+    args.source = args.source or str(data_dir() / "modelnet10" / "modelnet10_test_off.tar.gz")
 
     sets = point_sets(args.source, args.meshes, args.nefs)
     field = fields.Siren(hidden=HIDDEN, layers=3, omega0=9.0, in_dim=3)

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from arena import catalog
 from arena.errors import ConfigError
+from arena.fit import FitConfig
 
 # keys of a recipe that `--set key=value` may change (hyperparameters of the field are added)
 _FIT_KEYS = ("steps", "lr", "optimizer", "weight_decay", "init", "seed", "shard_size", "points_per_step")
@@ -29,7 +31,9 @@ ARCH_HPARAMS: dict[str, dict[str, Any]] = {
 class Recipe:
     """One neural dataset: its source, its NeF, its published fit settings and its fixed splits.
 
-    ``splits(source)`` returns ``{"train": positions, "val": ..., "test": ...}`` (positions in
+    A published recipe's ``name``, ``title``, ``description`` and ``sizes`` are the dataset's
+    facts in :mod:`arena.catalog` (:func:`published`), which the registry and the importer
+    read too. ``splits(source)`` returns ``{"train": positions, "val": ..., "test": ...}`` (positions in
     the source), the dataset's fixed split (docs/design.md §4), whose sizes on the full official
     source are ``sizes`` (a build from a subset or stand-in gets another version). ``kind`` is
     ``"image"`` or ``"shape"``; ``evidence`` is the dataset card's paragraph on why these settings.
@@ -47,12 +51,13 @@ class Recipe:
     sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
     arch: str = "siren"
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    steps: int = 500
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    init: str = "shared"
-    seed: int = 0
+    # the fit settings' defaults are arena.fit's (FitConfig), so the two cannot drift
+    steps: int = FitConfig.steps
+    lr: float = FitConfig.lr
+    optimizer: str = FitConfig.optimizer
+    weight_decay: float = FitConfig.weight_decay
+    init: str = FitConfig.init
+    seed: int = FitConfig.seed
     shard_size: int = 10_000
     points_per_step: int = 0
     citation: str = ""
@@ -92,6 +97,13 @@ class Recipe:
             return self
         hparams = {k: self.hparams.get(k, v) for k, v in ARCH_HPARAMS[arch].items()}
         return dataclasses.replace(self, arch=arch, hparams=hparams)
+
+
+def published(name: str) -> dict[str, Any]:
+    """The catalog's facts of dataset ``name`` as :class:`Recipe` fields: name, title,
+    description, sizes (:mod:`arena.catalog`, the one place they are written)."""
+    facts = catalog.DATASETS[name]
+    return {"name": facts.name, "title": facts.title, "description": facts.description, "sizes": facts.sizes}
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

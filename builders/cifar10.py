@@ -3,7 +3,7 @@
 import numpy as np
 
 from arena_builders._citations import CIFAR, cite
-from arena_builders._recipe import Recipe
+from arena_builders._recipe import Recipe, published
 
 
 def splits(source) -> dict[str, np.ndarray]:
@@ -23,21 +23,15 @@ def splits(source) -> dict[str, np.ndarray]:
 
 
 RECIPE = Recipe(
-    name="neural_cifar10",
-    title="Neural CIFAR10",
+    **published("neural_cifar10"),  # name, title, description, sizes: arena/catalog.py
     version="1.0.0",
     source="cifar10",
     license="other",
-    description=(
-        "One SIREN per CIFAR-10 image (32x32x3): train = the first 45,000 official training "
-        "images, val = the last 5,000, test = the official 10,000 test images."
-    ),
     evidence=(
         "The paper's second-phase SIREN settings (3 layers, omega0 = 9, Adam lr 1e-3, shared "
         "initialisation), width 32 (1,251 parameters), 500 steps, as for Neural MNIST."
     ),
     splits=splits,
-    sizes={"train": 45_000, "val": 5_000, "test": 10_000},
     hparams={"hidden": 32, "layers": 3, "omega0": 9.0},
     steps=500,
     shard_size=5_000,

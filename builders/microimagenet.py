@@ -3,7 +3,7 @@
 import numpy as np
 
 from arena_builders._citations import IMAGENET, cite
-from arena_builders._recipe import Recipe
+from arena_builders._recipe import Recipe, published
 
 PER_CLASS = {"train": 4_500, "val": 500, "test": 1_000}
 
@@ -37,22 +37,16 @@ def splits(source) -> dict[str, np.ndarray]:
 
 
 RECIPE = Recipe(
-    name="neural_microimagenet",
-    title="Neural MicroImageNet",
+    **published("neural_microimagenet"),  # name, title, description, sizes: arena/catalog.py
     version="1.0.0",
     source="microimagenet",
     license="other",
-    description=(
-        "One SIREN per 64x64x3 image of 10 ImageNet super-classes (amphibian, electronic "
-        "equipment, birds, primates, dogs, cats, houses, fungus, trucks, cars)."
-    ),
     evidence=(
         "The paper's second-phase SIREN settings (3 layers, omega0 = 9, Adam lr 1e-3, shared "
         "initialisation), width 32 (1,251 parameters), 500 steps: the CPU-affordable width; the "
         "fit quality is in the table above."
     ),
     splits=splits,
-    sizes={"train": 45_000, "val": 5_000, "test": 10_000},
     hparams={"hidden": 32, "layers": 3, "omega0": 9.0},
     steps=500,
     shard_size=1_000,

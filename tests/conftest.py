@@ -1,19 +1,31 @@
 """Run JAX strictly, on two host CPU devices, so sharding is tested on any laptop.
 
-The flags must be set before JAX is imported anywhere, hence at the top of the conftest.
+The flags must be set before JAX is imported anywhere, hence at the top of the conftest. The CPU
+kernel compiles into its per-user cache (arena/fields/_dense.py), once, not once per run.
+
+Tests that read real raw source files find them under ``$ARENA_DATA`` and are marked
+``needs_data``: without the files they skip, under CI they fail (tests/_sourcedata.py).
 """
 
 import os
-import tempfile
 
 os.environ["XLA_FLAGS"] = " ".join(
     f for f in os.environ.get("XLA_FLAGS", "").split() if "host_platform_device_count" not in f
 ) + " --xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# the CPU dense kernel is compiled once per run into a fresh cache (subprocesses inherit it)
-os.environ.setdefault("ARENA_KERNEL_CACHE", tempfile.mkdtemp(prefix="arena-kernels-"))
 
 import pytest  # noqa: E402
+from _sourcedata import require  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_data(*paths): reads $ARENA_DATA/<path>; skips without it, fails under CI")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_data"):
+        require(*mark.args)
 
 
 @pytest.fixture(autouse=True, scope="session")

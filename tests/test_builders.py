@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _sourcedata import require
 from typer.testing import CliRunner
 
 from arena import format as fmt
@@ -128,9 +129,7 @@ def test_points_per_step_is_a_shape_setting_only():
 
 
 def test_shape_build_writes_iou_metrics_and_a_slice_grid(tmp_path):
-    tarball = Path(__file__).resolve().parents[2] / "shared" / "data" / "modelnet10" / "modelnet10_test_off.tar.gz"
-    if not tarball.exists():
-        pytest.skip("the shared ModelNet10 meshes are not beside the checkout")
+    tarball = require("modelnet10/modelnet10_test_off.tar.gz")
     root = build("modelnet10", source_path=tarball, out=tmp_path / "mn", limit=1,
                  overrides={"steps": "20", "points_per_step": "256"}, progress=False)
     m = fmt.open_dataset(root, verify=True).manifest.to_dict()
@@ -138,3 +137,17 @@ def test_shape_build_writes_iou_metrics_and_a_slice_grid(tmp_path):
     assert m["signal"]["sampling"]["pool"] == {"uniform": 100_000, "near_surface": 100_000}
     assert m["fit"]["loss"] == "bce" and m["field"]["in_dim"] == 3
     assert (root / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recipe_facts_are_the_catalogs_and_its_fit_defaults_are_fitconfigs():
+    from arena import catalog
+    from arena.fit import FitConfig
+
+    assert {r.name for r in RECIPES.values()} == set(catalog.DATASETS)
+    for r in RECIPES.values():
+        facts = catalog.DATASETS[r.name]
+        assert (r.title, r.description, dict(r.sizes)) == (facts.title, facts.description, dict(facts.sizes))
+        assert list(r.sizes) == ["train", "val", "test"]
+    fields = {f.name: f.default for f in dataclasses.fields(type(recipe("digits")))}
+    shared = {"steps", "lr", "optimizer", "weight_decay", "init", "seed"}
+    assert {k: fields[k] for k in shared} == {k: getattr(FitConfig, k) for k in shared}

@@ -117,26 +117,67 @@ def test_kernel_switched_off_falls_back_to_xla_and_says_why(fresh_kernel_state):
 
 
 @needs_kernel
-def test_failed_kernel_build_warns_falls_back_and_leaves_no_file(fresh_kernel_state, tmp_path):
+def test_failed_kernel_build_warns_in_one_line_naming_the_command_and_leaves_no_file(fresh_kernel_state, tmp_path):
     fresh_kernel_state.setenv("ARENA_KERNEL_CACHE", str(tmp_path))
     fresh_kernel_state.setenv("CXX", "false")  # a "compiler" that always fails
-    with pytest.warns(UserWarning, match="using XLA's products"):
+    with pytest.warns(UserWarning, match="using XLA's products") as warned:
         assert not _dense.use_kernel("auto")
-    with pytest.raises(ConfigError, match="false failed"):
+    message = str(warned[0].message)
+    assert "\n" not in message and "compiling the CPU kernel failed: `false -O3 -mavx2" in message
+    assert str(_dense.SOURCE) in message and "exited with 1" in message
+    with pytest.raises(ConfigError, match="`false -O3"):
         _dense.use_kernel("kernel")
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
-@needs_kernel
-def test_kernel_is_built_once_into_the_cache(fresh_kernel_state, tmp_path):
-    fresh_kernel_state.setenv("ARENA_KERNEL_CACHE", str(tmp_path))
-    assert _dense.use_kernel("kernel")
-    built = sorted(tmp_path.glob("dense_cpu-*.so"))
-    assert len(built) == 1
-    stamp = built[0].stat().st_mtime_ns
-    _dense._load.cache_clear()
-    assert _dense.use_kernel("kernel")
-    assert built[0].stat().st_mtime_ns == stamp
+FAKE_CXX = """#!/bin/sh
+# a stand-in compiler: says its version, logs each compile and writes a fake library to -o
+if [ "$1" = "--version" ]; then echo "fake-c++ VERSION"; exit 0; fi
+echo "$@" >> "$(dirname "$0")/compiles.log"
+while [ $# -gt 0 ]; do
+  if [ "$1" = "-o" ]; then shift; printf 'library' > "$1"; fi
+  shift
+done
+"""
+
+
+def _fake_compiler(folder: Path, version: str = "1.0") -> Path:
+    folder.mkdir(exist_ok=True)
+    cxx = folder / "c++"
+    cxx.write_text(FAKE_CXX.replace("VERSION", version))
+    cxx.chmod(0o755)
+    return cxx
+
+
+def _compiles(cxx: Path) -> int:
+    log = cxx.parent / "compiles.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_kernel_library_is_compiled_once_per_source_compiler_and_flags(fresh_kernel_state, tmp_path):
+    cache = tmp_path / "cache"
+    fresh_kernel_state.setenv("ARENA_KERNEL_CACHE", str(cache))
+    cxx = _fake_compiler(tmp_path / "v1")
+    first = _dense._build(str(cxx))
+    assert first.parent == cache and first.read_bytes() == b"library" and _compiles(cxx) == 1
+    assert _dense._build(str(cxx)) == first and _compiles(cxx) == 1  # a later run finds it: no compile
+    newer = _fake_compiler(tmp_path / "v2", version="2.0")  # another compiler: another library
+    assert _dense._build(str(newer)) != first and _compiles(newer) == 1
+    fresh_kernel_state.setattr(_dense, "FLAGS", (*_dense.FLAGS, "-DARENA_TEST"))  # other flags: again
+    assert _dense._build(str(cxx)) != first and _compiles(cxx) == 2
+    edited = tmp_path / "dense_cpu.cc"
+    edited.write_bytes(_dense.SOURCE.read_bytes() + b"\n// edited\n")
+    fresh_kernel_state.setattr(_dense, "SOURCE", edited)  # another source: again
+    assert _dense._build(str(cxx)) != first and _compiles(cxx) == 3
+    assert {p.suffix for p in cache.iterdir()} <= {".so", ".lock"}  # written whole: no temporary left
+
+
+def test_kernel_cache_is_per_user_and_outlives_the_process(fresh_kernel_state, tmp_path):
+    fresh_kernel_state.delenv("ARENA_KERNEL_CACHE", raising=False)
+    fresh_kernel_state.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert _dense.cache_dir() == tmp_path / "arena" / "kernels"
+    fresh_kernel_state.delenv("XDG_CACHE_HOME")
+    assert _dense.cache_dir() == Path.home() / ".cache" / "arena" / "kernels"
 
 
 # --- the fused SIREN image step (arena_siren_mse): forward, MSE and every gradient in one call

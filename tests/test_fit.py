@@ -1,5 +1,11 @@
 """The parallel fitter: quality, initialisation semantics, invariance, metrics, compilation."""
 
+import dataclasses
+import inspect
+import subprocess
+import sys
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -220,6 +226,61 @@ def test_bad_arguments_are_refused_with_clear_errors(digits):
         fit.fit_images(SIREN, digits[:2], precision="bfloat16", progress=False)
 
 
+def test_fit_images_without_mean_and_std_normalises_with_the_images_own_statistics(digits):
+    images = digits[:6]
+    result = fit.fit_images(SIREN, images, steps=20, chunk_size=3, progress=False)
+    mean, std = float(images.mean()), float(images.std())
+    assert result.task.mean == (round(mean, 6),) and result.task.std == (round(std, 6),)  # recorded
+    assert result.task.describe()["normalization"]["mean"] == [round(mean, 6)]
+    explicit = fit.fit_images(SIREN, images, steps=20, chunk_size=3, mean=result.task.mean, std=result.task.std,
+                              progress=False)
+    np.testing.assert_array_equal(result.params, explicit.params)
+    half = fit.fit_images(SIREN, images, steps=20, chunk_size=3, mean=0.5, std=0.5, progress=False)
+    assert not np.array_equal(result.params, half.params)  # not the old fixed 0.5 / 0.5
+
+
+def test_image_stats_are_per_channel_on_the_unit_scale():
+    rgb = np.random.default_rng(0).integers(0, 256, (3, 4, 5, 3), dtype=np.uint8)
+    mean, std = fit.image_stats(rgb)
+    unit = rgb.reshape(-1, 3) / 255.0
+    np.testing.assert_allclose(mean, unit.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(std, unit.std(axis=0), atol=1e-6)
+    assert fit.image_stats(np.full((2, 3, 3), 0.25, np.float32)) == ((0.25,), (1e-06,))  # flat: std floored
+    task = fit.ImageTask.for_images(rgb, mean=0.5)  # the one left out is still the images' own
+    assert task.mean == (0.5,) * 3 and task.std == std
+
+
+def test_fit_seconds_include_compilation_and_compile_seconds_report_it(digits):
+    task = fit.ImageTask.for_images(digits[:4], mean=0.3, std=0.4)
+    data = task.prepare(digits[:4])
+    kw = dict(steps=7, seed=5, chunk_size=2, progress=False)
+    _engine.compiled.cache_clear()
+    started = time.perf_counter()
+    cold = fit.fit(SIREN, task, data, **kw)
+    wall = time.perf_counter() - started
+    assert 0 < cold.compile_seconds < cold.seconds <= wall
+    assert cold.seconds >= 0.9 * wall  # the whole call, compilation included
+    warm = fit.fit(SIREN, task, data, **kw)  # compiled already: next to nothing
+    assert warm.compile_seconds < 0.1 * cold.compile_seconds
+    assert warm.nef_steps_per_s == pytest.approx(4 * 7 / (warm.seconds - warm.compile_seconds))
+
+
+def test_fit_defaults_have_one_source_fitconfig():
+    defaults = dataclasses.asdict(fit.FitConfig())
+    signature = inspect.signature(fit.fit).parameters
+    assert {k: signature[k].default for k in defaults} == defaults
+    assert fit.make_config() == fit.FitConfig()
+    with pytest.raises(ConfigError, match="Unknown fit setting.*stpes.*the settings are steps"):
+        fit.make_config(stpes=3)
+
+
+def test_importing_arena_fit_loads_no_jax_until_the_fitter_is_used():
+    code = ("import sys, arena.fit, arena_builders; print('jax' in sys.modules); "
+            "arena.fit.make_config(steps=3); print('jax' in sys.modules); arena.fit.fit; print('jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False", "True"]
+
+
 @pytest.mark.parametrize("cap, devices", [(20000, 1), (12, 2), (37, 3), (1, 2)])
 def test_default_blocks_are_even_fit_the_budget_and_take_few_shapes(cap, devices):
     blocks = {}
@@ -264,8 +325,6 @@ jax.distributed.shutdown()
 def test_processes_under_jax_distributed_fit_disjoint_ranges(tmp_path, digits):
     import os
     import socket
-    import subprocess
-    import sys
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -440,6 +440,52 @@ def test_packaged_registry_matches_the_builders():
         assert not release.published  # nothing is on huggingface.co yet
 
 
+def test_packaged_registry_holds_release_pins_only():
+    packaged = json.loads((Path(hub.__file__).parents[1] / "registry.json").read_text())
+    for name, spec in packaged["datasets"].items():
+        assert set(spec) == {"version", "releases"}, name
+        for release in spec["releases"].values():
+            assert set(release) <= {"repo", "commit", "manifest_sha256", "command"}, name
+
+
+def test_registry_describes_each_dataset_from_the_catalog():
+    from arena import catalog
+
+    entries = hub.registry()
+    for name, facts in catalog.DATASETS.items():
+        assert entries[name].description == facts.summary
+    subset = entries["neural_mnist_subset"]
+    assert subset.release().num_examples == {"train": 2000, "val": 500, "test": 1000}  # from its version
+    assert subset.description.startswith("Neural MNIST subset: A seeded sample of Neural MNIST")
+    assert "2,000 / 500 / 1,000 NeFs of its train / val / test splits" in subset.description
+
+
+def test_registry_sizes_of_a_custom_version_are_not_the_catalogs(tmp_path, monkeypatch):
+    overlay = tmp_path / "registry.json"
+    overlay.write_text(json.dumps({"format": "arena-registry/1", "datasets": {"neural_mnist": {
+        "releases": {"1.0.0+custom.abc": {"repo": "me/mnist"}}}}}))
+    monkeypatch.setenv("ARENA_REGISTRY", str(overlay))
+    entry = hub.registry()["neural_mnist"]
+    assert entry.release("1.0.0+custom.abc").num_examples is None  # a custom build may have other sizes
+    assert dict(entry.release("1.0.0").num_examples) == {"train": 55000, "val": 5000, "test": 10000}
+
+
+def test_registry_env_is_a_local_file_path_never_a_url(monkeypatch):
+    monkeypatch.setenv("ARENA_REGISTRY", "https://example.org/registry.json")
+    with pytest.raises(hub.RegistryError, match="must be the path of a local registry file.*'https://example.org"):
+        hub.registry()
+    result = run("list")
+    assert result.exit_code == 1 and "local registry file" in result.output and "Traceback" not in result.output
+
+
+def test_cli_info_of_a_registry_dataset_not_here_shows_its_description_and_split_sizes():
+    result = run("info", "neural_mnist")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Neural MNIST: 70,000 SIRENs, one per MNIST digit" in text
+    assert "train 55,000 · val 5,000 · test 10,000 NeFs (the registry's release" in text
+
+
 def test_unpublished_dataset_says_how_to_build_it():
     with pytest.raises(hub.NotPublishedError, match="arena-build neural_digits"):
         hub.download("neural_digits")

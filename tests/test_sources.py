@@ -1,7 +1,8 @@
 """Raw-data readers and shape point sampling (arena.sources).
 
 Readers are tested on small files written here in each official format, and on the real data in
-``../shared/data`` (read-only) with small index ranges; tests needing that data skip without it.
+``$ARENA_DATA`` (read-only) with small index ranges; tests needing that data are marked
+``needs_data`` (tests/_sourcedata.py: skipped without it, failed under CI).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _sourcedata import DATA, needs_data
 
 from arena.errors import (
     ArenaError,
@@ -51,8 +53,6 @@ try:  # importing scikit-learn takes ~1.5 s: pay it once at collection, not insi
 except ImportError:  # pragma: no cover
     load_digits = None
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="real source data not present")
 
 
 # --- helpers: files in the official formats -------------------------------------------------
@@ -256,7 +256,7 @@ def test_mnist_rejects_images_and_labels_of_different_counts(tmp_path):
         open_source("mnist", tmp_path).load([0])
 
 
-@needs_data
+@needs_data("mnist")
 def test_real_mnist_has_the_official_label_counts():
     source = open_source("mnist", DATA / "mnist")
     train = source.labels[source.splits["train"]]
@@ -269,7 +269,7 @@ def test_real_mnist_has_the_official_label_counts():
 # --- CIFAR-10 ---------------------------------------------------------------------------------
 
 
-@needs_data
+@needs_data("cifar10")
 def test_cifar_tarball_reader_turns_colour_planes_into_hwc(tmp_path):
     with np.load(DATA / "cifar10" / "cifar10_lossless_subset.npz") as npz:
         images, labels = npz["x_train"][:12], npz["y_train"][:12]
@@ -306,7 +306,7 @@ def test_cifar_unpickler_refuses_anything_but_arrays():
         unpickle_batch(pickle.dumps({b"data": Payload()}, protocol=2), what="batch")
 
 
-@needs_data
+@needs_data("cifar10")
 def test_real_cifar_subset_keeps_official_source_indices():
     source = open_source("cifar10", DATA / "cifar10")
     assert len(source) == 5000 and source.class_names[0] == "airplane"
@@ -320,7 +320,7 @@ def test_real_cifar_subset_keeps_official_source_indices():
 # --- MicroImageNet ----------------------------------------------------------------------------
 
 
-@needs_data
+@needs_data("microimagenet")
 def test_real_microimagenet_npz_decodes_every_image_to_rgb_64_including_greyscale():
     source = open_source("microimagenet", DATA / "microimagenet")
     images, labels, index = source.load([0, 551, 5499])  # 551 is a greyscale JPEG
@@ -443,7 +443,7 @@ def test_parse_obj_reads_slashed_and_negative_indices():
     assert quad.faces.tolist() == [[0, 1, 2], [0, 2, 3]]
 
 
-@needs_data
+@needs_data("modelnet10")
 def test_real_modelnet_off_files_parse_to_the_manifest_counts():
     rows = manifest_rows()
     for name, data in real_modelnet_members(2).items():
@@ -471,7 +471,7 @@ EXPECTED_ORDER = ["ModelNet10/bathtub/train/bathtub_0002.off",
                   "ModelNet10/toilet/test/toilet_0010.off"]  # fmt: skip
 
 
-@needs_data
+@needs_data("modelnet10")
 @pytest.mark.parametrize("kind", ["tar", "zip", "folder"])
 def test_modelnet_orders_train_before_test_then_class_then_number(tmp_path, kind):
     tree = modelnet_tree(real_modelnet_members(2))

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _sourcedata import DATA, require
 
 from arena.errors import SourceFormatError, SourceNotFoundError
 from arena.sources import SOURCE_DIR_ENV, _download, cifar10, mnist, open_source
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MNIST = DATA / "mnist"
 TRAIN_IMAGES, TEST_LABELS = "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 
@@ -115,8 +115,7 @@ def waits(tmp_path, monkeypatch) -> list[float]:
 
 @pytest.fixture
 def server(monkeypatch):
-    if not MNIST.is_dir():
-        pytest.skip("real MNIST files not present")
+    require("mnist")
     with FileServer({p.name: p for p in MNIST.glob("*.gz")}) as srv:
         monkeypatch.setenv(mnist.MIRRORS_ENV, srv.url())
         yield srv

@@ -1,6 +1,6 @@
 """MNIST from a Hugging Face dataset of Parquet files, fetched by the real huggingface_hub client.
 
-The repository is the real MNIST (all 70,000 images and labels, from ../shared/data/mnist)
+The repository is the real MNIST (all 70,000 images and labels, from $ARENA_DATA/mnist)
 written the way ``ylecun/mnist`` stores it: ``mnist/{train,test}-00000-of-00001.parquet`` with an
 ``image`` struct of PNG bytes and an int64 ``label``. It is uploaded with huggingface_hub to the
 Hub stand-in (``tests/hubserver.py``) on 127.0.0.1, since huggingface.co cannot be reached here.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _sourcedata import DATA, needs_data
 from typer.testing import CliRunner
 
 from arena import format as fmt
@@ -23,8 +24,8 @@ from arena.sources import open_source
 from hubserver import HubServer
 from test_hub import point_huggingface_hub_at
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="needs ../shared/data/mnist")
+MNIST = DATA / "mnist"
+pytestmark = needs_data("mnist")
 
 
 def idx(name: str) -> np.ndarray:

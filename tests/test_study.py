@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _sourcedata import DATA, needs_data
 from typer.testing import CliRunner
 
 import arena_builders
@@ -22,7 +23,7 @@ from arena.study import config as study_config
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "benchmarks" / "study_digits_tiny.toml"
 MNIST_CONFIG = ROOT / "benchmarks" / "study_mnist.toml"
-MNIST_DATA = ROOT.parent / "shared" / "data" / "mnist"
+MNIST_DATA = DATA / "mnist"
 FIRST = "digits,arch=siren,init=shared"
 TINY_CELLS = [FIRST, "digits,arch=siren,init=random", "digits,arch=mfn,init=shared", "digits,arch=mfn,init=random"]
 # a small digits search: 12/10/10 NeFs, 10 steps, 1 epoch of the MLP
@@ -355,7 +356,7 @@ def test_mnist_reproduction_config_is_the_grid_of_the_issue(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DATA.is_dir(), reason="MNIST source files not present")
+@needs_data("mnist")
 def test_mnist_reproduction_command_dry_runs_on_a_tiny_grid(tmp_path):
     out = tmp_path / "sweep"
     result = _invoke("study", "sweep", MNIST_CONFIG, "--source", MNIST_DATA, "--out", out, "--train", "20",

@@ -1,30 +1,30 @@
-"""Matrix products of neural-field layers through a hand-written CPU kernel.
+"""Matrix products of neural-field layers, and the fused SIREN image step, through a CPU kernel.
 
-A SIREN fit spends most of its FLOPs in three small products per NeF and step (for the MNIST
-SIREN, 32x32 @ 32x784 forward, and its two gradients), vmapped over the few NeFs a device holds.
-``_kernels/dense_cpu.cc`` does them with register-blocked AVX2 loops that keep the reused operand
-in L1, registered with XLA through its typed FFI. On one core here they ran at 80-86 % of a large
-GEMM's rate against XLA's 69-73 % (two runs of ``benchmarks/matmul_ceiling.py``), and the MNIST
-fit is 1.13x faster with them (``benchmarks/fit_ablation.py``, paired rounds).
+Contract:
 
-The kernel is compiled on first use with the system's C++ compiler against the headers that ship
-with jaxlib, into a cache (``$ARENA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/arena/kernels``, else
-``~/.cache/arena/kernels``), a few seconds once per jaxlib version. Where it cannot be used (not
-x86-64 with AVX2 and FMA, not Linux, no compiler, a non-CPU backend, or
-``ARENA_CPU_KERNELS=0``) the products are XLA's, the same function to float32 rounding.
+- :func:`matmul` computes ``a @ b`` for float32 matrices and :func:`siren_mse` a SIREN's image
+  MSE with all its parameter gradients in one call (the fused step behind ``Siren.fused_mse``
+  and ``ImageTask.loss``). Both run through ``_kernels/dense_cpu.cc`` (register-blocked AVX2 +
+  FMA loops, registered with XLA through its typed FFI) where it can be used, else through XLA;
+  the two agree to float32 rounding, not bit for bit, so a build records which one ran
+  (``fit.dense`` in the manifest).
+- Each NeF's products are computed on their own in a fixed order, so results do not depend on
+  how NeFs are batched, chunked or placed on devices.
+- The kernel is used on x86-64 Linux CPUs with AVX2 and FMA and a C++ compiler (``$CXX``, else
+  ``g++``, ``c++`` or ``clang++``), on the CPU backend, unless ``ARENA_CPU_KERNELS=0``.
+  ``dense="kernel"`` asks for it and raises :class:`ConfigError` saying why where it cannot be
+  used; ``"auto"`` falls back to XLA (warning once when a compile failed); ``"xla"`` never uses it.
+- It is compiled on first use against the headers that ship with jaxlib into a per-user cache
+  (:func:`cache_dir`: ``$ARENA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/arena/kernels``, else
+  ``~/.cache/arena/kernels``) as ``dense_cpu-<key>.so``, the key hashing the source, the compiler
+  (its path and ``--version``), the flags, jaxlib's version and the machine. A cached library is
+  reused by every later process; the file is written whole or not at all
+  (:func:`arena.format.write_bytes_atomic`), one compile at a time per key (a file lock). A failed
+  compile names the command that failed and the compiler's last error line.
 
-Each NeF's product is computed on its own in a fixed order, so results do not depend on how NeFs
-are batched, chunked or placed on devices.
-
-The same library holds the **fused SIREN image step** (:func:`siren_mse`, used by
-``ImageTask.loss`` through ``Siren.fused_mse``): one call per step computes a block's forward
-pass, MSE and every parameter gradient. Between the three products, XLA made separate passes
-(bias, sine, cosine, bias sums) over all of a block's activations, megabytes that do not fit in
-cache, and those passes were bound by memory traffic. The kernel instead takes each NeF tile by
-tile of 64 pixels through every layer and back, so a tile's activations stay in L1 and only the
-gradients accumulate across tiles. Measured with ``benchmarks/fit_ablation.py``
-(``unfused-step``) and ``benchmarks/fit_throughput.py`` (README). Its gradients agree with XLA's
-autodiff of :meth:`Siren.apply` to float32 rounding (``tests/test_dense.py``).
+What the kernel and the fused step are worth is in docs/measurements.md
+(``benchmarks/matmul_ceiling.py``, ``benchmarks/fit_ablation.py``); the fused step's gradients
+are checked against XLA's autodiff of :meth:`Siren.apply` in ``tests/test_dense.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import functools
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from arena import format as fmt
 from arena.errors import ConfigError
 from arena.fields import _sine
 
@@ -56,6 +58,7 @@ _LOCK = threading.Lock()  # fits trace from one thread per device
 
 
 def cache_dir() -> Path:
+    """Where compiled kernels are kept, across processes and runs (per user)."""
     if os.environ.get("ARENA_KERNEL_CACHE"):
         return Path(os.environ["ARENA_KERNEL_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -74,31 +77,55 @@ def _compiler() -> str | None:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 
 
-def _build(cxx: str) -> Path:
-    """Compile the kernel into the cache (once per source, flags and jaxlib) and return its path."""
+def _compiler_identity(cxx: str) -> str:
+    """The compiler's resolved path and the first line of its ``--version`` (part of the cache key)."""
+    path = shutil.which(cxx) or cxx
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+        version = (done.stdout.strip().splitlines() or [""])[0]
+    except (OSError, subprocess.SubprocessError):
+        version = ""
+    return f"{path}\n{version}"
+
+
+def cache_key(cxx: str) -> str:
+    """The key of the kernel library that ``cxx`` builds: a hash of the source, the compiler,
+    the flags, jaxlib's version (its FFI headers) and the machine."""
     import jaxlib
+
+    parts = (SOURCE.read_bytes(), _compiler_identity(cxx).encode(), " ".join(FLAGS).encode(),
+             jaxlib.__version__.encode(), platform.machine().encode())
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _build(cxx: str) -> Path:
+    """The cached kernel library for ``cxx``, compiled into the cache first if it is not there.
+
+    Raises:
+        RuntimeError: the compile failed; the message is one line naming the command.
+    """
     from filelock import FileLock
 
-    tag = hashlib.sha256(
-        SOURCE.read_bytes() + " ".join(FLAGS).encode() + jaxlib.__version__.encode()
-    ).hexdigest()[:16]
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"dense_cpu-{tag}.so"
+    target = cache_dir() / f"dense_cpu-{cache_key(cxx)}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if not target.exists():
-            fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-            os.close(fd)
+        if target.exists():  # another process compiled it while this one waited
+            return target
+        with tempfile.TemporaryDirectory(prefix="arena-kernel-") as tmp:
+            out = Path(tmp) / target.name
+            cmd = [cxx, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(out)]
             try:
-                cmd = [cxx, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", tmp]
                 done = subprocess.run(cmd, capture_output=True, text=True)
-                if done.returncode != 0:
-                    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                    raise RuntimeError(f"{cxx} failed: {last}")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            except OSError as exc:
+                raise RuntimeError(f"compiling the CPU kernel failed: `{shlex.join(cmd)}` could not run ({exc})") from None
+            if done.returncode != 0 or not out.is_file():
+                last = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(
+                    f"compiling the CPU kernel failed: `{shlex.join(cmd)}` exited with {done.returncode}: {last}"
+                )
+            fmt.write_bytes_atomic(target, out.read_bytes())
     return target
 
 

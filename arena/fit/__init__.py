@@ -15,38 +15,39 @@ Example:
     >>> result.params.shape, result.metrics["psnr"].shape
     ((64, 337), (64,))
 
-Importing this module changes nothing global. On a multi-core CPU, call :func:`use_all_cores`
-first thing (before anything uses JAX) for one single-threaded XLA device per core, which fits
-faster; ``arena-build`` and ``arena demo`` do it for you. A fit without it warns once.
+Importing this module changes nothing global and loads neither JAX nor optax: they load on
+first use of the fitter (:class:`FitConfig` and :func:`make_config` need neither). On a
+multi-core CPU, call :func:`use_all_cores` first thing (before anything uses JAX) for one
+single-threaded XLA device per core, which fits faster; ``arena-build`` and ``arena demo`` do it
+for you. A fit without it warns once.
 """
 
 from __future__ import annotations
 
-from arena.errors import require
+import importlib
 
-require("jax", "build", "arena.fit")
-require("optax", "build", "arena.fit")
+from arena._xla import use_all_cores
+from arena.fit._config import FitConfig, make_config
 
-from arena._xla import use_all_cores  # noqa: E402
-from arena.fit._fitter import (FitResult, ProgressBar, chunk_per_device, default_block, even_block, fit,
-                               fit_images, fit_shapes, make_config, process_range, shared_init)  # noqa: E402
-from arena.fit._engine import FitConfig  # noqa: E402
-from arena.fit.tasks import ImageTask, ShapeTask  # noqa: E402
+# the JAX parts, imported on first use: `import arena.fit` loads neither JAX nor optax
+_LAZY = {
+    "FitResult": "_fitter", "ProgressBar": "_fitter", "chunk_per_device": "_fitter",
+    "default_block": "_fitter", "even_block": "_fitter", "fit": "_fitter", "fit_images": "_fitter",
+    "fit_shapes": "_fitter", "process_range": "_fitter", "shared_init": "_fitter",
+    "ImageTask": "tasks", "ShapeTask": "tasks", "image_stats": "tasks",
+}
 
-__all__ = [
-    "FitConfig",
-    "FitResult",
-    "ProgressBar",
-    "chunk_per_device",
-    "default_block",
-    "even_block",
-    "ImageTask",
-    "ShapeTask",
-    "fit",
-    "fit_images",
-    "fit_shapes",
-    "make_config",
-    "process_range",
-    "shared_init",
-    "use_all_cores",
-]
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'arena.fit' has no attribute '{name}'")
+    from arena.errors import require
+
+    require("jax", "build", "arena.fit")
+    require("optax", "build", "arena.fit")
+    value = getattr(importlib.import_module(f"arena.fit.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["FitConfig", "make_config", "use_all_cores", *_LAZY]

@@ -20,7 +20,6 @@ and device counts, and each program compiles once per device.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any, NamedTuple
 
@@ -28,25 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-
-@dataclasses.dataclass(frozen=True)
-class FitConfig:
-    """Everything that decides a fit's result (recorded in a dataset's manifest)."""
-
-    steps: int = 500
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    init: str = "shared"
-    seed: int = 0
-    target: float | None = None
-    check_every: int = 50
-    precision: str = "float32"
-
-    def optax(self) -> optax.GradientTransformation:
-        if self.optimizer == "adam":
-            return optax.adam(self.lr)
-        return optax.adamw(self.lr, weight_decay=self.weight_decay)
+from arena.fit._config import FitConfig
 
 
 class State(NamedTuple):

@@ -1,4 +1,9 @@
-"""The host side of the fitter: chunking, device placement, pipelining, progress."""
+"""The host side of the fitter: chunking, device placement, pipelining, progress.
+
+The default block size comes from a working-set budget per device (:data:`CPU_BUDGET_BYTES` on
+CPU, :data:`ACCELERATOR_BUDGET_FRACTION` of an accelerator's memory), evened out over the blocks
+(:func:`even_block`); the measurements behind the CPU budget are in docs/measurements.md.
+"""
 
 from __future__ import annotations
 
@@ -14,23 +19,17 @@ import jax
 import numpy as np
 
 from arena import _xla
+from arena._progress import Bar as ProgressBar
 from arena.errors import ConfigError
 from arena.fit import _engine
-from arena.fit._engine import FitConfig
+from arena.fit._config import FitConfig, make_config
 from arena.fit.tasks import ImageTask, ShapeTask
 from arena.layout import Layout
 
-# Working-set budget per device. On CPU the sweet spot keeps a chunk's activations in cache:
-# measured here, blocks of ~5,000-12,000 NeF x pixels fit fastest (MNIST 28x28: 6-13 NeFs, flat;
-# 64x64x3 images: 2-3 NeFs, 1.3x faster than one at a time); accelerators get a share of their memory.
+# Working-set budget per device: on CPU, one that keeps a block's activations in cache;
+# accelerators get a share of their memory.
 CPU_BUDGET_BYTES = 16 * 2**20
 ACCELERATOR_BUDGET_FRACTION = 0.25
-_OPTIMIZERS = ("adam", "adamw")
-_INITS = ("shared", "random")
-# XLA's matmul precision inside the fit. "float32" is exact float32 everywhere; "tensorfloat32"
-# lets a GPU round the products' operands to TF32 (faster, coarser fits). CPUs compute float32
-# either way (and the CPU kernel is float32 whatever is asked).
-_PRECISIONS = ("float32", "tensorfloat32")
 # The default block is evened out over the blocks in steps of this fraction of the budget's
 # block, so padding the last block wastes little and few block shapes get compiled.
 _BLOCK_GRAIN = 16
@@ -48,8 +47,11 @@ class FitResult:
         loss: ``(N,)`` the training loss at the last step taken.
         indices: ``(N,)`` the global indices of the NeFs (the keys of random initialisation).
         init: ``(P,)`` the shared initialisation, or ``None`` for random initialisation.
-        layout, field, task, config: what was fit, and how.
-        seconds: wall time of the fit, compilation included.
+        layout, field, task, config: what was fit, and how. An image task's ``mean`` and ``std``
+            are the normalisation the NeFs were fit with (:meth:`ImageTask.for_images`).
+        seconds: wall time of the whole :func:`fit` call, compilation included.
+        compile_seconds: the part of ``seconds`` spent compiling the fit's programs (near 0 when
+            they were compiled by an earlier call in this process).
     """
 
     params: np.ndarray
@@ -63,10 +65,12 @@ class FitResult:
     task: Any
     config: FitConfig
     seconds: float
+    compile_seconds: float
 
     @property
     def nef_steps_per_s(self) -> float:
-        return float(self.steps.sum()) / max(self.seconds, 1e-9)
+        """Optimisation steps per second over all NeFs, compilation excluded."""
+        return float(self.steps.sum()) / max(self.seconds - self.compile_seconds, 1e-9)
 
 
 def shared_init(field, seed: int) -> np.ndarray:
@@ -120,15 +124,15 @@ def fit(
     task,
     data: dict[str, np.ndarray],
     *,
-    steps: int = 500,
-    lr: float = 1e-3,
-    optimizer: str = "adam",
-    weight_decay: float = 0.0,
-    init: str = "shared",
-    seed: int = 0,
-    target: float | None = None,
-    check_every: int = 50,
-    precision: str = "float32",
+    steps: int = FitConfig.steps,
+    lr: float = FitConfig.lr,
+    optimizer: str = FitConfig.optimizer,
+    weight_decay: float = FitConfig.weight_decay,
+    init: str = FitConfig.init,
+    seed: int = FitConfig.seed,
+    target: float | None = FitConfig.target,
+    check_every: int = FitConfig.check_every,
+    precision: str = FitConfig.precision,
     indices=None,
     chunk_size: int | None = None,
     memory_budget: int | None = None,
@@ -152,9 +156,8 @@ def fit(
             for images, batch IoU for shapes); checked every step, with a chunk ending early
             once all its NeFs are done (checked every ``check_every`` steps).
         precision: XLA's matmul precision, ``"float32"`` (exact) or ``"tensorfloat32"``,
-            which lets a GPU use TF32 tensor cores: on an H200, 1.31x faster for the
-            MNIST SIREN, at 52 dB PSNR instead of 61 (``benchmarks/gpu_check.sh``). CPUs
-            compute float32 either way.
+            which lets a GPU use TF32 tensor cores (faster, coarser fits; docs/measurements.md,
+            ``benchmarks/gpu_check.sh``). CPUs compute float32 either way.
         indices: the global index of each NeF (default ``0..N-1``); pass the source indices
             when fitting a dataset piece by piece.
         chunk_size: NeFs per block (each device fits one block at a time); default from
@@ -170,6 +173,7 @@ def fit(
         progress: show a progress bar with NeFs/s and ETA; or a callable, called with the
             number of NeFs finished each time a block completes (to drive a caller's bar).
     """
+    t0 = time.perf_counter()
     config = make_config(steps=steps, lr=lr, optimizer=optimizer, weight_decay=weight_decay, init=init,
                          seed=seed, target=target, check_every=check_every, precision=precision)
     n = _num_signals(data)
@@ -185,9 +189,10 @@ def fit(
     block = chunk_size or default_block(field, task, n, devices, memory_budget)
     devices = devices[: math.ceil(n / block)]  # compile only for devices that get work
     data_spec = tuple((k, (block, *v.shape[1:]), v.dtype) for k, v in sorted(data.items()))
+    t_compile = time.perf_counter()
     programs = [_engine.compiled(field, task, config, block, data_spec, d) for d in devices]
+    compile_seconds = time.perf_counter() - t_compile
 
-    t0 = time.perf_counter()
     shared = _engine.shared_init(field, seed)
     shared_on = [jax.device_put(shared, d) for d in devices]
     layout = field.layout()
@@ -256,14 +261,18 @@ def fit(
         task=task,
         config=config,
         seconds=time.perf_counter() - t0,
+        compile_seconds=compile_seconds,
     )
 
 
 def fit_images(field, images, *, mean=None, std=None, **kwargs) -> FitResult:
     """Fit one NeF per image; ``images`` ``(N, H, W[, C])`` uint8 or floats in [0, 1].
 
-    ``field`` must have ``in_dim=2`` and ``out_dim`` equal to the channels. See :func:`fit` for
-    the keyword arguments, and :class:`ImageTask` for coordinates and normalisation.
+    ``field`` must have ``in_dim=2`` and ``out_dim`` equal to the channels. ``mean`` and ``std``
+    (per channel, [0, 1] scale) normalise the values; left out, they are the images' own
+    statistics (:func:`arena.fit.tasks.image_stats`), recorded in ``result.task``. See
+    :func:`fit` for the other keyword arguments, and :class:`ImageTask` for coordinates and
+    normalisation.
     """
     task = ImageTask.for_images(images, mean=mean, std=std)
     _check_dims(field, 2, task.channels)
@@ -297,28 +306,6 @@ def _check_dims(field, in_dim: int, out_dim: int) -> None:
         )
 
 
-def make_config(*, steps=500, lr=1e-3, optimizer="adam", weight_decay=0.0, init="shared", seed=0,
-                target=None, check_every=50, precision="float32") -> FitConfig:
-    """A validated :class:`FitConfig` (raises :class:`ConfigError` naming the bad value)."""
-    if optimizer not in _OPTIMIZERS:
-        raise ConfigError(f"Unknown optimizer '{optimizer}'; choose one of {list(_OPTIMIZERS)}.")
-    if init not in _INITS:
-        raise ConfigError(f"Unknown init '{init}'; choose one of {list(_INITS)}.")
-    if precision not in _PRECISIONS:
-        raise ConfigError(f"Unknown matmul precision '{precision}'; choose one of {list(_PRECISIONS)}.")
-    if steps < 1 or check_every < 1:
-        raise ConfigError(f"steps and check_every must be >= 1; got {steps}, {check_every}.")
-    if not (math.isfinite(lr) and lr > 0) or not math.isfinite(weight_decay):
-        raise ConfigError(f"lr must be a positive number and weight_decay finite; got {lr}, {weight_decay}.")
-    if optimizer == "adam" and weight_decay:
-        raise ConfigError("Adam has no weight decay: use optimizer='adamw' with weight_decay.")
-    return FitConfig(
-        steps=int(steps), lr=float(lr), optimizer=optimizer, weight_decay=float(weight_decay),
-        init=init, seed=int(seed), target=None if target is None else float(target),
-        check_every=int(check_every), precision=precision,
-    )
-
-
 def _num_signals(data: dict[str, np.ndarray]) -> int:
     sizes = {k: len(v) for k, v in data.items()}
     if len(set(sizes.values())) != 1:
@@ -329,49 +316,3 @@ def _num_signals(data: dict[str, np.ndarray]) -> int:
     return n
 
 
-class ProgressBar:
-    """A rich progress bar over NeFs with NeFs/s and ETA (silent when ``enabled`` is False).
-
-    ``enabled`` may also be a callable, which then receives every ``advance`` instead (so a
-    caller's own bar can follow a fit). :meth:`skip` takes work that is already done out of the
-    total, the rate and the ETA (a resumed build).
-    """
-
-    def __init__(self, total: int, *, enabled, label: str):
-        self.total, self.label = total, label
-        self.enabled = enabled is True
-        self._callback = enabled if callable(enabled) else None
-        self._bar = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-
-            self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} NeFs/s"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn(), transient=False,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task(self.label, total=self.total, rate="-")
-            self._t0 = time.perf_counter()
-            self._done = 0
-        return self
-
-    def skip(self, k: int) -> None:
-        if self._bar is not None:
-            self.total -= k
-            self._bar.update(self._task, total=self.total)
-
-    def advance(self, k: int) -> None:
-        if self._callback is not None:
-            self._callback(k)
-        if self._bar is not None:
-            self._done += k
-            rate = self._done / max(time.perf_counter() - self._t0, 1e-9)
-            self._bar.update(self._task, advance=k, rate=f"{rate:,.0f}")
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.stop()

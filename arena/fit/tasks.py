@@ -46,14 +46,18 @@ class ImageTask:
     def for_images(cls, images: np.ndarray, *, mean=None, std=None) -> ImageTask:
         """The task for ``images`` ``(N, H, W)`` or ``(N, H, W, C)``, uint8 or floats in [0, 1].
 
-        ``mean`` and ``std`` (per channel, on the [0, 1] scale) default to 0.5 and 0.5 (values
-        in [-1, 1]); builders pass their dataset's train statistics. Fixed defaults keep NeFs of
-        the same data comparable however it is split into calls.
+        ``mean`` and ``std`` are per channel, on the [0, 1] scale; either one left out is the
+        images' own (:func:`image_stats`), as the builders normalise with their train split's.
+        The task records them. When fitting one dataset in several calls, pass the same
+        ``mean`` and ``std`` to each (e.g. ``image_stats`` of the whole train split), so every
+        NeF is fit to the same normalisation.
         """
         images = _as_unit_images(images)
         n, h, w, c = images.shape
-        mean = 0.5 if mean is None else mean
-        std = 0.5 if std is None else std
+        if mean is None or std is None:
+            own_mean, own_std = image_stats(images)
+            mean = own_mean if mean is None else mean
+            std = own_std if std is None else std
         mean = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, np.float64), (c,)))
         std = tuple(float(v) for v in np.broadcast_to(np.asarray(std, np.float64), (c,)))
         if any(s <= 0 for s in std):
@@ -86,8 +90,8 @@ class ImageTask:
         """The pixel centres, plus a few repeated ones when the count is a multiple of 128.
 
         Feature-major activations have one row per feature, ``points`` floats long; rows of a
-        multiple of 512 bytes (1,024 pixels: 4 KiB) map to the same cache sets and made 32x32
-        fits 3x slower per pixel than 32x31 ones (measured). The padded points are dropped
+        multiple of 512 bytes (1,024 pixels: 4 KiB) map to the same cache sets, which slows
+        such fits several times over (docs/measurements.md). The padded points are dropped
         before the loss, so they change nothing but the stride.
         """
         centres = metrics.pixel_centres(self.height, self.width)
@@ -120,6 +124,21 @@ class ImageTask:
         off_pred = field.apply(params, mids)
         off = self._to_unit_mse(((off_pred - metrics.midpoint_targets(image)) ** 2).mean(axis=0))
         return {"psnr": metrics.psnr_from_mse(on), "psnr_offgrid": metrics.psnr_from_mse(off)}
+
+
+def image_stats(images) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel ``(mean, std)`` of ``images`` on the [0, 1] scale, each rounded to 6 decimals.
+
+    ``images`` as :meth:`ImageTask.for_images` takes them. The statistics are over every pixel of
+    every image (float64); the std is the population std, at least 1e-6.
+    """
+    x = _as_unit_images(images)
+    if x.size == 0:
+        raise ConfigError("Cannot compute image statistics of no images; pass mean and std.")
+    x = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    mean = x.mean(axis=0)
+    std = np.sqrt(np.maximum(((x - mean) ** 2).mean(axis=0), 1e-12))
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
 def _as_unit_images(images) -> np.ndarray:
@@ -217,12 +236,12 @@ class ShapeTask:
         idx = self.draw(data, key)
         # The batch is stored transposed, (3, points), behind a barrier that keeps XLA from
         # folding the transpose away. A SIREN works feature-major; without this XLA's products
-        # contracted the points' major axis in the first layer's weight gradient, which took
-        # 40 % of a step (with the CPU kernel, which needs this layout anyway, it is worth 1.05x).
+        # contract the points' major axis in the first layer's weight gradient, a slow layout
+        # (the CPU kernel needs this layout anyway; docs/measurements.md).
         coords = jax.lax.optimization_barrier(data["points"][idx].T).T
         logits = field.apply(params, coords)[:, 0]
         # The pool is sorted inside first, so the labels of the draws are known without a gather
-        # (which cost 6 % of a step): inside draws are inside unless the shape has no inside
+        # (a gather per step costs time): inside draws are inside unless the shape has no inside
         # point (index 0 is then an outside one), outside draws are outside unless every point
         # is inside (index m - 1 is then an inside one).
         labels = jnp.concatenate([jnp.full(half, n_in > 0), jnp.full(half, n_in >= m)])

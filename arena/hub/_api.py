@@ -54,7 +54,7 @@ def resolve(ref: str, *, version: str | None = None, offline: bool | None = None
         return root
     if kind != "name":
         return download(ref, version=version, offline=offline)
-    entry = registry(offline=offline).get(ref)
+    entry = registry().get(ref)
     built = _built_version(ref, version, entry)
     if built is not None:
         return _local_build(ref, built)
@@ -98,7 +98,7 @@ def download(name_or_ref: str, *, version: str | None = None, offline: bool | No
         root = _remote.fetch(name_or_ref, expected_sha256=None, offline=offline, label=name_or_ref, fix=fix,
                              rehash=verify)
     else:
-        entry = registry(offline=offline).get(name_or_ref)
+        entry = registry().get(name_or_ref)
         if entry is None:
             raise _unknown(name_or_ref, version)
         return _fetch_release(entry.release(version), offline, rehash=verify)
@@ -149,7 +149,7 @@ def push(path: str | os.PathLike, target: str, *, force: bool = False, token: st
         _check_pushed(pushed, files.manifest_sha256)
         release = Release(manifest.name, manifest.version, pushed, None, files.manifest_sha256,
                           _counts(manifest))
-    record(release, description=manifest.data.get("description", ""))
+    record(release, description=manifest.description or "")
     return pushed
 
 
@@ -219,9 +219,9 @@ def info(name_or_ref: str, *, offline: bool | None = None) -> DatasetInfo:
         root = resolve(name_or_ref, offline=offline)
         files = fmt.open_dataset(root)
         name = files.manifest.name
-        entry = registry(offline=offline).get(name)
+        entry = registry().get(name)
         return DatasetInfo(name, entry, files.manifest, files.manifest_sha256, str(root), tuple(cached(name)))
-    entry = registry(offline=offline).get(name_or_ref)
+    entry = registry().get(name_or_ref)
     copies = tuple(cached(name_or_ref))
     if entry is None and not copies:
         raise _unknown(name_or_ref, None)

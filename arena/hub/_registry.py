@@ -1,17 +1,22 @@
-"""The registry: the single source of truth for published neural datasets.
+"""The registry: the single source of truth for where published neural datasets are, pinned.
 
 A registry file (``arena-registry/1``)::
 
     {"format": "arena-registry/1",
      "datasets": {"neural_mnist": {
-         "description": "...", "version": "1.0.0",          # the default version
+         "version": "1.0.0",                                 # the default version
          "releases": {"1.0.0": {"repo": "neural-field-arena/neural_mnist",   # or an fsspec URL
-                                "commit": "<40 hex>", "manifest_sha256": "<64 hex>",
-                                "num_examples": {"train": 55000, "val": 5000, "test": 10000}}}}}}
+                                "commit": "<40 hex>", "manifest_sha256": "<64 hex>"}}}}}
 
-Three files are merged, later ones overriding earlier ones per dataset field and per release:
-the one shipped in the package (``arena/registry.json``), ``<home>/registry.json`` (written by
-``arena push``), and ``$ARENA_REGISTRY`` (a path or a URL).
+A release may also carry ``command`` (how to make it here, when not ``arena-build NAME``) and
+``num_examples`` (``arena push`` records it); a dataset may carry a ``description``. What a
+published dataset is (description, split sizes) comes from :mod:`arena.catalog`, so the
+packaged file holds release pins only.
+
+Three local files are merged, later ones overriding earlier ones per dataset field and per
+release: the one shipped in the package (``arena/registry.json``), ``<home>/registry.json``
+(written by ``arena push``), and the file ``$ARENA_REGISTRY`` names, if set (a path: tests and
+private mirrors pin their own releases with it).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from arena import catalog
 from arena.hub import _store
-from arena.hub._errors import DatasetNotFoundError, HubError, RegistryError
+from arena.hub._errors import DatasetNotFoundError, RegistryError
 
 FORMAT = "arena-registry/1"
 REGISTRY_ENV = "ARENA_REGISTRY"
@@ -45,7 +51,8 @@ class Release:
             (``"s3://bucket/path"``) of the dataset directory.
         commit: the repository commit it is pinned to (Hugging Face repositories only).
         manifest_sha256: the sha256 of its ``arena.json``; a download must match it.
-        num_examples: examples per split, when known.
+        num_examples: examples per split, when known (recorded by ``arena push``, else the
+            catalog's sizes, :func:`arena.catalog.facts`).
         command: the command that makes this release here, when it is not ``arena-build NAME``
             (a subset is made with ``arena subset``).
     """
@@ -90,7 +97,8 @@ class Release:
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """A dataset of the registry: its description, default version and releases."""
+    """A dataset of the registry: its description (recorded, else the catalog's), default
+    version and releases."""
 
     name: str
     description: str
@@ -109,18 +117,17 @@ class Entry:
         return self.releases[version]
 
 
-def registry(*, offline: bool | None = None) -> dict[str, Entry]:
+def registry() -> dict[str, Entry]:
     """Every dataset in the merged registry (package, ``<home>/registry.json``, ``$ARENA_REGISTRY``).
-
-    Args:
-        offline: read a remote ``$ARENA_REGISTRY`` only from its last cached copy (default:
-            ``ARENA_OFFLINE`` / ``HF_HUB_OFFLINE``).
 
     Returns:
         ``{name: Entry}``, sorted by name.
+
+    Raises:
+        RegistryError: a registry file is missing (``$ARENA_REGISTRY``), unreadable or invalid.
     """
     merged: dict[str, dict[str, Any]] = {}
-    for data in _documents(offline):
+    for data in _documents():
         _merge(merged, data)
     return {name: _entry(name, merged[name]) for name in sorted(merged)}
 
@@ -156,7 +163,7 @@ def _precedence(version: str) -> tuple:
     return _store.version_key(version)[:5]
 
 
-def _documents(offline: bool | None):
+def _documents():
     packaged = resources.files("arena").joinpath("registry.json")
     yield _parse(packaged.read_text("utf-8"), "arena/registry.json (packaged)")
     path = home_registry()
@@ -164,7 +171,12 @@ def _documents(offline: bool | None):
         yield _read_file(path)
     extra = os.environ.get(REGISTRY_ENV, "").strip()
     if extra:
-        yield _read_extra(extra, offline)
+        if "://" in extra:
+            raise RegistryError(
+                f"{REGISTRY_ENV} must be the path of a local registry file ({FORMAT}); got the URL "
+                f"{extra!r}. Download the file and point {REGISTRY_ENV} to it, or unset it."
+            )
+        yield _read_file(Path(extra).expanduser())
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -178,34 +190,6 @@ def _read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise RegistryError(f"Cannot read the registry {path}: {exc}.") from exc
     return _parse(text, str(path))
-
-
-def _read_extra(ref: str, offline: bool | None) -> dict[str, Any]:
-    if "://" not in ref or ref.startswith("file://"):
-        return _read_file(Path(ref.removeprefix("file://")).expanduser())
-    cached = _store.home() / "hub" / "registry" / (_store.digest(ref) + ".json")
-    if _store.is_offline(offline):
-        if cached.is_file():
-            return _read_file(cached)
-        raise RegistryError(
-            f"Offline mode is on and the registry {ref} ({REGISTRY_ENV}) was never fetched. "
-            "Go online once (unset ARENA_OFFLINE / HF_HUB_OFFLINE), or point it to a local file."
-        )
-    from arena.hub import _remote
-
-    try:
-        text = _remote.read_bytes(ref, what=f"the registry ({REGISTRY_ENV})").decode("utf-8")
-    except DatasetNotFoundError as exc:
-        raise RegistryError(f"{exc} Point {REGISTRY_ENV} to a registry file ({FORMAT}) or unset it.") from None
-    except UnicodeDecodeError as exc:
-        raise RegistryError(f"The registry {ref} ({REGISTRY_ENV}) is not UTF-8 text ({exc}).") from None
-    except HubError:
-        if cached.is_file():
-            return _read_file(cached)
-        raise
-    data = _parse(text, ref)
-    _store.write_json(cached, data)
-    return data
 
 
 def _parse(text: str, source: str) -> dict[str, Any]:
@@ -265,7 +249,7 @@ def _entry(name: str, spec: dict[str, Any]) -> Entry:
             repo=rel.get("repo"),
             commit=rel.get("commit"),
             manifest_sha256=rel.get("manifest_sha256"),
-            num_examples=rel.get("num_examples"),
+            num_examples=rel.get("num_examples") or _catalog_sizes(name, version),
             command=rel.get("command"),
         )
         for version, rel in sorted(spec["releases"].items(), key=lambda kv: _store.version_key(kv[0]))
@@ -273,4 +257,13 @@ def _entry(name: str, spec: dict[str, Any]) -> Entry:
     version = spec["version"]
     if version is None and releases:
         version = list(releases)[-1]
-    return Entry(name=name, description=spec["description"], version=version, releases=releases)
+    description = spec["description"]
+    if not description:
+        known = catalog.facts(name, version)
+        description = known.summary if known is not None else ""
+    return Entry(name=name, description=description, version=version, releases=releases)
+
+
+def _catalog_sizes(name: str, version: str) -> dict[str, int] | None:
+    known = catalog.facts(name, version)
+    return dict(known.sizes) if known is not None else None

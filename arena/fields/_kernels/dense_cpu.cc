@@ -1,8 +1,8 @@
 // Batched float32 products for the hidden layers of neural fields on x86-64 CPUs (AVX2 + FMA),
 // registered with XLA through the typed FFI. The shapes of a NeF fit are small and many:
-// (32 x 32) @ (32 x 784) per NeF, vmapped over a few NeFs per device. On one Zen 3 core XLA:CPU
-// ran them at 69-73 % of a large GEMM's rate, these register-blocked loops at 80-86 %
-// (benchmarks/matmul_ceiling.py). Every NeF is computed on its own, in a fixed order, so a
+// (32 x 32) @ (32 x 784) per NeF, vmapped over a few NeFs per device; register-blocked loops keep
+// the reused operand in L1 (what they are worth: docs/measurements.md, from
+// benchmarks/matmul_ceiling.py). Every NeF is computed on its own, in a fixed order, so a
 // result never depends on how NeFs were batched, chunked or placed on devices.
 //
 //   arena_dense_nn: C[b] = A[b] @ B[b]     A (.., M, K), B (.., K, N) -> C (.., M, N)
@@ -95,8 +95,7 @@ void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, in
 }
 
 // 32-column panels (the pixel-major products of the fused step) take 3 rows at a time: 12
-// accumulators, 4 panel vectors and a broadcast fill the 16 registers (the fastest shape for
-// width-32 SIRENs on Zen 3, measured).
+// accumulators, 4 panel vectors and a broadcast fill the 16 registers.
 template <>
 void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N,
                         __m256i mask) {
