@@ -53,6 +53,18 @@ def demo(
     run_demo.run(model=model, seeds=seeds)
 
 
+@app.command(cls=_help.Command)
+@user_errors
+def plot(
+    results: Annotated[list[Path], typer.Argument(help="arena-result/1 JSON files written by arena-eval.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The figure to write: .png, .svg or .pdf.")] = Path("curves.png"),
+) -> None:
+    """Learning curves: val accuracy and train loss per epoch, one line per result, band over seeds."""
+    from arena.eval import curves
+
+    typer.echo(f"wrote {curves.plot(results, out)}")
+
+
 _hub.register(app)  # list, info, download, push, verify
 _leaderboard.register(app)  # leaderboard verify, render, show
 _study.register(app)  # study sweep, search, plot
@@ -66,12 +78,14 @@ def show(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG to write (default: NAME-SPLIT-INDEX.png).")] = None,
     split: Annotated[str, typer.Option(help="Split to take the NeF from.")] = "test",
     source: Annotated[Optional[Path], typer.Option(help="Raw source files, to show the original next to the NeF (digits needs none).")] = None,
-    resolution: Annotated[int, typer.Option(help="Grid resolution for shapes.")] = 64,
+    resolution: Annotated[Optional[int], typer.Option(help="Images: also draw the NeF this many times finer than the pixels (default 4). Shapes: the side of the grid sampled (default 64).")] = None,
+    mesh: Annotated[Optional[Path], typer.Option(help="Shapes: also write the NeF's surface (marching cubes) to this OBJ file.")] = None,
 ) -> None:
-    """Render one NeF next to its source signal and write a PNG."""
+    """Render one NeF next to its source signal and write a labelled PNG (images also between the pixels)."""
     from arena.cli._data import show as run
 
-    path, lines = run(name, index, split=split, out=output, source_path=source, resolution=resolution)
+    path, lines = run(name, index, split=split, out=output, source_path=source, resolution=resolution,
+                      mesh_out=mesh)
     for line in lines:
         typer.echo(line)
     typer.echo(f"wrote {path}")

@@ -41,6 +41,7 @@ def evaluate(
     batch_size: int | None = None,
     lr: float | None = None,
     weight_decay: float | None = None,
+    augment: str | tuple[str, ...] | list[str] | None = None,
     device: str = "cpu",
     threads: int | None = None,
     progress: bool | Callable[[dict], None] = True,
@@ -51,7 +52,8 @@ def evaluate(
         model: a model file path or ``baseline:NAME``.
         dataset: a dataset name, path or URL (anything :func:`arena.load` accepts).
         seeds: run seeds ``0 .. seeds-1``.
-        epochs, batch_size, lr, weight_decay: override the model file's ``HPARAMS``.
+        epochs, batch_size, lr, weight_decay, augment: override the model file's ``HPARAMS``
+            (``augment=()`` turns augmentation off).
         device: ``"cpu"`` or ``"cuda"``.
         threads: set torch's CPU threads for this process (default: leave torch's choice). On a CPU shared with other
             busy processes, 1 can be many times faster than oversubscribed threads.
@@ -73,7 +75,7 @@ def evaluate(
         raise ModelFileError(f"{mf.path}: {exc}") from None
     # the file's own HPARAMS are fine: a bad override is the caller's mistake, not the file's
     settings = Settings.resolve(mf.hparams, epochs=epochs, batch_size=batch_size, lr=lr,
-                                weight_decay=weight_decay)
+                                weight_decay=weight_decay, augment=augment)
     data = _Data.open(dataset)
     spec = ModelSpec.from_manifest(data.manifest)
     data.check(spec.num_classes)
@@ -168,7 +170,7 @@ def _input_fn(kind: str, spec: ModelSpec) -> Callable[[torch.Tensor], Any]:
         return lambda x: x
     if kind == "layers":
         layout = spec.layout
-        pairs = [(layout.slice(w), layout.shape(w), layout.slice(b)) for w, b in dense_stack(layout)]
+        pairs = [(layout.slice(w), layout.shape(w), layout.slice(b)) for w, b in dense_stack(spec)]
 
         def layers(x):
             weights = tuple(x[:, cols].reshape(x.shape[0], *shape) for cols, shape, _ in pairs)
@@ -222,10 +224,14 @@ def _forward(mf, net, batch) -> torch.Tensor:
     return out
 
 
-def _backward_step(mf, loss: torch.Tensor, optimizer) -> None:
-    """``loss.backward()`` and one optimizer step; a failure there is the model's (user code)."""
+def _backward_step(mf, loss: torch.Tensor, optimizer, clip: float = 0.0) -> None:
+    """``loss.backward()``, optional gradient-norm clipping and one optimizer step; a failure
+    there is the model's (user code)."""
     try:
         loss.backward()
+        if clip > 0:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()
     except Exception as exc:  # noqa: BLE001 - user code: detached outputs, in-place ops, hooks
         raise ModelFileError(
@@ -269,8 +275,11 @@ def _accuracy(mf, net, split: Split, to_input, eval_transforms, device, when: st
     return correct / len(split)
 
 
-def _train_epoch(mf, net, optimizer, batches, seed: int, epoch: int, to_input, device, bar) -> None:
+def _train_epoch(mf, net, optimizer, schedule, batches, seed: int, epoch: int, to_input, device, bar,
+                 clip: float) -> float:
+    """One pass over ``batches``; returns the mean training loss over its examples."""
     net.train()
+    total, count = 0.0, 0
     for step, (x, y) in enumerate(batches):
         logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
         loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).to(device))
@@ -280,25 +289,38 @@ def _train_epoch(mf, net, optimizer, batches, seed: int, epoch: int, to_input, d
                 f"(seed {seed}); lower the learning rate or check the model."
             )
         optimizer.zero_grad(set_to_none=True)
-        _backward_step(mf, loss, optimizer)
+        _backward_step(mf, loss, optimizer, clip)
+        schedule.step()
+        total += float(loss.detach()) * len(y)
+        count += len(y)
         bar.advance(len(y))
+    return total / max(count, 1)
 
 
 def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device, bar) -> dict:
     torch.manual_seed(seed)
     net = _build(mf, spec, device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
+                                  amsgrad=settings.amsgrad)
+    steps_per_epoch = -(-len(data.train) // settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: settings.lr_factor(step, total_steps, steps_per_epoch))
     train_transforms, eval_transforms = _transforms(settings, data.manifest)
     best = (-1.0, 0, None)  # val accuracy, epoch, state
     epoch_seconds = []
+    history = []
     t_start = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
         t0 = time.perf_counter()
         batches = data.train.batches(settings.batch_size, shuffle=True, seed=(seed, epoch),
                                      transforms=train_transforms)
-        _train_epoch(mf, net, optimizer, batches, seed, epoch, to_input, device, bar)
+        loss = _train_epoch(mf, net, optimizer, schedule, batches, seed, epoch, to_input, device, bar,
+                            settings.clip_grad_norm)
         epoch_seconds.append(time.perf_counter() - t0)
         val_acc = _accuracy(mf, net, data.val, to_input, eval_transforms, device, f"seed {seed}, epoch {epoch}")
+        history.append({"epoch": epoch, "train_loss": round(loss, 6), "val_accuracy": val_acc,
+                        "seconds": round(epoch_seconds[-1], 4)})
         if val_acc > best[0]:
             best = (val_acc, epoch, copy.deepcopy(net.state_dict()))
         bar.epoch(seed, epoch, val_acc, best[0], len(data.train) / epoch_seconds[-1])
@@ -314,6 +336,7 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
         "best_epoch": best[1],
         "train_seconds": round(train_seconds, 3),
         "epoch_seconds": round(float(np.mean(epoch_seconds)), 4),
+        "history": history,
     }
 
 
@@ -345,50 +368,32 @@ def _cpu_name() -> str:
 
 
 class _Progress:
-    """One rich bar per seed over its training samples, with samples/s and val accuracy."""
+    """Per-epoch events for a callable ``progress``, or the package's bar, one line per seed."""
 
     def __init__(self, enabled, seeds: int, epochs: int, n_train: int):
+        from arena._progress import Bar
+
         self.callback = enabled if callable(enabled) else None
-        self.enabled = enabled is True
         self.seeds, self.epochs, self.n_train = seeds, epochs, n_train
-        self._bar = None
-        self._tasks: dict[int, int] = {}
-        self._current = None
+        self._bar = Bar(epochs * n_train, enabled=enabled is True, label=f"seed 0 epoch 1/{epochs}",
+                        unit="samples", note=True)
 
     def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(),
-                TextColumn("{task.fields[rate]} samples/s"), TextColumn("val {task.fields[val]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            )
-            self._bar.start()
+        self._bar.__enter__()
         return self
 
     def advance(self, k: int) -> None:
-        if self._bar is None:
-            return
-        if self._current is None:
-            seed = len(self._tasks)
-            self._current = self._bar.add_task(
-                f"seed {seed} epoch 1/{self.epochs}", total=self.epochs * self.n_train, rate="-", val="-"
-            )
-            self._tasks[seed] = self._current
-        self._bar.update(self._current, advance=k)
+        self._bar.advance(k)
 
     def epoch(self, seed: int, epoch: int, val: float, best: float, rate: float) -> None:
         if self.callback is not None:
             self.callback({"seed": seed, "epoch": epoch, "val_accuracy": val, "best_val_accuracy": best,
                            "samples_per_second": rate})
-        if self._bar is not None and self._current is not None:
-            nxt = min(epoch + 1, self.epochs)
-            self._bar.update(self._current, description=f"seed {seed} epoch {nxt}/{self.epochs}",
-                             rate=f"{rate:,.0f}", val=f"{100 * val:.2f}% (best {100 * best:.2f}%)")
-            if epoch == self.epochs:
-                self._current = None
+        nxt = min(epoch + 1, self.epochs)
+        self._bar.note(f"val {100 * val:.2f}% (best {100 * best:.2f}%)",
+                       label=f"seed {seed} epoch {nxt}/{self.epochs}")
+        if epoch == self.epochs and seed + 1 < self.seeds:
+            self._bar.phase(f"seed {seed + 1} epoch 1/{self.epochs}", self.epochs * self.n_train)
 
     def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.stop()
+        self._bar.__exit__(*exc)

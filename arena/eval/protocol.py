@@ -6,8 +6,11 @@ The rules (docs/design.md §6):
   val accuracy (the earliest on ties); report ``test`` accuracy once, at that checkpoint;
 - seeds ``0 .. S-1``; seed ``s`` alone sets the model's initialisation (``torch.manual_seed``),
   the order of training examples and the augmentation draws, so a run is reproducible;
-- AdamW with a constant learning rate, cross-entropy loss, batches of ``batch_size`` in a fresh
-  shuffled order each epoch (the last, smaller batch is kept);
+- AdamW, cross-entropy loss, batches of ``batch_size`` in a fresh shuffled order each epoch (the
+  last, smaller batch is kept); the learning rate is constant unless the model file declares a
+  recipe: a linear warmup (``warmup_steps`` or ``warmup_epochs``), a ``"cosine"`` decay to zero
+  over the remaining steps, gradient-norm clipping (``clip_grad_norm``) and AMSGrad (``amsgrad``),
+  each bounded below and recorded in the result document;
 - inputs are normalised per layer with the dataset's *train* statistics (``stats.params`` of the
   manifest) unless the model file turns it off; augmentation is opt-in per model file;
 - report the mean and the sample standard deviation (``ddof = 1``) of test accuracy over seeds.
@@ -20,6 +23,7 @@ it go right after. A model file is trusted code all the same: it can read any fi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +31,7 @@ from arena.errors import ConfigError
 
 VERSION = 1
 AUGMENTATIONS = ("permute", "signflip", "noise", "dropout")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +47,14 @@ class Settings:
         augment: augmentations applied to training batches, from :data:`AUGMENTATIONS`.
         noise_std: standard deviation of ``"noise"`` (0 to 1).
         dropout: probability of ``"dropout"`` (0 to 0.9).
+        warmup_steps: linear warmup of the learning rate from ``lr / warmup_steps`` to ``lr`` over
+            this many optimizer steps (0 to 1,000,000; 0: none).
+        warmup_epochs: the same, counted in epochs (0 to 1000); at most one of the two is set.
+        schedule: ``"constant"`` after the warmup, or ``"cosine"``: half a cosine from ``lr`` to 0
+            over the steps left after the warmup.
+        clip_grad_norm: clip the global gradient norm to this value before each step (0 to 1e6;
+            0: no clipping).
+        amsgrad: use AdamW's AMSGrad variant.
     """
 
     epochs: int = 50
@@ -52,6 +65,11 @@ class Settings:
     augment: tuple[str, ...] = ()
     noise_std: float = 0.01
     dropout: float = 0.05
+    warmup_steps: int = 0
+    warmup_epochs: int = 0
+    schedule: str = "constant"
+    clip_grad_norm: float = 0.0
+    amsgrad: bool = False
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1000)
@@ -60,8 +78,17 @@ class Settings:
         _check_float("weight_decay", self.weight_decay, 0.0, 1.0)
         _check_float("noise_std", self.noise_std, 0.0, 1.0)
         _check_float("dropout", self.dropout, 0.0, 0.9)
-        if not isinstance(self.normalize, bool):
-            raise ConfigError(f"HPARAMS['normalize'] must be True or False, not {self.normalize!r}.")
+        _check_int("warmup_steps", self.warmup_steps, 0, 1_000_000)
+        _check_int("warmup_epochs", self.warmup_epochs, 0, 1000)
+        if self.warmup_steps and self.warmup_epochs:
+            raise ConfigError("Set warmup_steps or warmup_epochs, not both "
+                              f"(got {self.warmup_steps} and {self.warmup_epochs}).")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}.")
+        _check_float("clip_grad_norm", self.clip_grad_norm, 0.0, 1e6)
+        for name in ("normalize", "amsgrad"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"HPARAMS[{name!r}] must be True or False, not {getattr(self, name)!r}.")
         augment = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
         unknown = [a for a in augment if a not in AUGMENTATIONS]
         if unknown:
@@ -90,6 +117,41 @@ class Settings:
         out = dataclasses.asdict(self)
         out["augment"] = list(self.augment)
         return out
+
+    @classmethod
+    def from_json(cls, recorded: Mapping[str, Any]) -> Settings:
+        """The settings a result document recorded; keys it predates take their defaults."""
+        return cls(**dict(recorded))
+
+    def warmup_length(self, steps_per_epoch: int) -> int:
+        """The warmup in optimizer steps."""
+        return self.warmup_steps or self.warmup_epochs * steps_per_epoch
+
+    def lr_factor(self, step: int, total_steps: int, steps_per_epoch: int) -> float:
+        """The multiplier of ``lr`` for optimizer step ``step`` (0-based) of ``total_steps``."""
+        warmup = self.warmup_length(steps_per_epoch)
+        if step < warmup:
+            return (step + 1) / warmup
+        if self.schedule == "cosine":
+            span = max(total_steps - warmup, 1)
+            return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, span) / span))
+        return 1.0
+
+
+def parse_augment(text: str) -> tuple[str, ...]:
+    """``"permute,noise"`` -> ``("permute", "noise")``; ``"none"`` or ``""`` -> no augmentation.
+
+    Raises:
+        ConfigError: a name that is not in :data:`AUGMENTATIONS`.
+    """
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if names in ((), ("none",)):
+        return ()
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(f"Unknown augmentation {unknown[0]!r} in --augment {text!r}; choose from "
+                          f"{', '.join(AUGMENTATIONS)} (comma-separated), or none.")
+    return names
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:

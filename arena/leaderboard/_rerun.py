@@ -60,9 +60,16 @@ def rerun(entry: Entry, *, dataset: str | None = None, device: str | None = None
         device: ``cpu`` or ``cuda`` (default: the recorded device type).
 
     Raises:
-        LeaderboardError: the rerun failed, or a seed differs (the message names each).
+        LeaderboardError: the rerun failed, or a seed differs (the message names each), or the
+            entry is an external-protocol result (trained outside the harness: nothing to rerun).
     """
     from arena.eval import result
+
+    if entry.external:
+        raise LeaderboardError(
+            f"{entry.label} is an external-protocol result: its model was trained outside the "
+            "harness, so there is no model file to rerun; its code is linked from the leaderboard."
+        )
 
     recorded = entry.result
     root = _dataset_root(recorded, dataset)
@@ -103,7 +110,8 @@ def _command(entry: Entry, root: Path, device: str, out: Path) -> list[str]:
     cmd = [sys.executable, "-c", "from arena.cli.eval import main; main()", str(entry.path / MODEL),
            "--dataset", str(root), "--seeds", str(protocol["seeds"]), "--epochs", str(s["epochs"]),
            "--batch-size", str(s["batch_size"]), "--lr", repr(float(s["lr"])),
-           "--weight-decay", repr(float(s["weight_decay"])), "--device", device, "--out", str(out), "--quiet"]
+           "--weight-decay", repr(float(s["weight_decay"])), "--augment", ",".join(s["augment"]) or "none",
+           "--device", device, "--out", str(out), "--quiet"]
     threads = _THREADS_RE.search(entry.result["environment"]["device"])
     if device == "cpu" and threads:
         cmd += ["--threads", threads.group(1)]
@@ -121,7 +129,10 @@ def _same_environment(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def _differences(recorded: Mapping[str, Any], fresh: Mapping[str, Any], exact: bool) -> list[str]:
-    if fresh["protocol"]["settings"] != recorded["protocol"]["settings"]:
+    from arena.eval.protocol import Settings
+
+    # a document that predates a setting recorded it at its default
+    if Settings.from_json(fresh["protocol"]["settings"]) != Settings.from_json(recorded["protocol"]["settings"]):
         return [f"the settings differ ({fresh['protocol']['settings']} rerun, "
                 f"{recorded['protocol']['settings']} recorded)"]
     out = []
