@@ -8,7 +8,8 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[all,dev]" -c constraints.txt
+# flax is an extra of its own (not in [all]): the tests of arena.interop.to_flax need it
+.venv/bin/python -m pip install -q -e ".[all,dev,flax]" -c constraints.txt
 # The leaderboard page's test drives Debian's chromium with its chromium-driver (nothing
 # downloads a browser at run time); install them when this is root on an apt system.
 if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then

@@ -24,6 +24,7 @@ from arena import leaderboard  # noqa: E402
 from arena.baselines import mlp  # noqa: E402
 from arena.cli.eval import app as eval_app  # noqa: E402
 from arena.cli.main import app  # noqa: E402
+from arena.errors import SubmissionError  # noqa: E402
 from arena.eval import result  # noqa: E402
 from arena.subset import subset  # noqa: E402
 from arena_builders import build  # noqa: E402
@@ -356,3 +357,124 @@ def test_rerun_of_a_slug_on_several_datasets_asks_which_one(board):
     res = runner.invoke(app, ["leaderboard", "verify", str(board.root), "--rerun", "tiny-mlp"])
     assert res.exit_code == 1
     assert "'tiny-mlp' is a submission on several datasets (neural_digits/tiny-mlp, neural_digits_subset/tiny-mlp)" in _lines(res.output)[-1]
+
+
+# -- external protocol: a model trained outside the harness, scored by the Evaluator ----------
+
+
+def _external_result(board: Board, path: Path, *, seeds=(0, 1, 2)) -> Path:
+    """A scikit-learn logistic regression trained by its own loop on neural digits, written by
+    ``Evaluator.write_result`` (C selected on val, per seed)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import arena
+    from arena.eval import Evaluator
+
+    splits = arena.load(board.digits)
+    x = {s: np.asarray(splits[s].params) for s in ("train", "val", "test")}
+    runs = []
+    for seed in seeds:
+        fits = [LogisticRegression(C=c, max_iter=300, random_state=seed).fit(x["train"], splits["train"].labels)
+                for c in (0.1, 1.0)]
+        best = max(fits, key=lambda clf: clf.score(x["val"], splits["val"].labels))
+        runs.append({"seed": seed, "val_pred": best.predict(x["val"]), "test_pred": best.predict(x["test"])})
+    return Evaluator(board.digits).write_result(
+        path, runs, model="Logistic regression", num_parameters=10 * x["train"].shape[1] + 10,
+        training="scikit-learn LogisticRegression, C in {0.1, 1} chosen on val", device="cpu (test machine)")
+
+
+def _add(board: Board, path: Path, *args: str):
+    return runner.invoke(app, ["leaderboard", "add", str(path), "--leaderboard", str(board.root), *args])
+
+
+LR = ("--name", "Logistic regression", "--code-url", "https://example.org/lr")
+
+
+def test_external_result_is_added_and_shown_in_its_own_table_never_ranked_with_v1(board, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    path = _external_result(board, tmp_path / "lr.json")
+    added = _add(board, path, *LR)
+    assert added.exit_code == 0, added.output
+    folder = board.folder("logistic-regression")
+    assert sorted(p.name for p in folder.iterdir()) == ["result.json", "submission.json"]
+    assert json.loads((folder / "result.json").read_text()) == json.loads(path.read_text())
+
+    verified = runner.invoke(app, ["leaderboard", "verify", str(board.root)])
+    assert verified.exit_code == 0, verified.output
+    assert ("4 submissions verify (4 on pinned releases, 0 on an unverified dataset; "
+            "1 of external protocol, never ranked with v1)") in verified.output
+
+    tables = [t for t in leaderboard.collect(board.root) if t.dataset == "neural_digits"]
+    assert [t.protocol for t in tables] == ["v1", "external"]
+    assert sorted((r.slug, r.rank) for r in tables[0].rows) in (
+        [("baseline-mlp", 1), ("tiny-mlp", 2)], [("baseline-mlp", 2), ("tiny-mlp", 1)])
+    assert [(r.slug, r.rank, r.protocol, r.verified) for r in tables[1].rows] == [
+        ("logistic-regression", 1, "external", "verified")]
+
+    assert runner.invoke(app, ["leaderboard", "render", str(board.root)]).exit_code == 0
+    readme = (board.root / "README.md").read_text()
+    v1 = readme.index("## neural_digits\n")
+    external = readme.index("## neural_digits — external protocol")
+    assert v1 < external < readme.index("## neural_digits_subset")
+    assert "Logistic regression" not in readme[v1:external]
+    assert "[Logistic regression](https://example.org/lr)" in readme[external:]
+    page = (board.root / "index.html").read_text()
+    assert page.count('data-protocol="external"') == 1 and page.count('<option value="neural_digits">') == 1
+
+    shown = runner.invoke(app, ["leaderboard", "show", str(board.root), "--dataset", "neural_digits"])
+    assert shown.exit_code == 0 and "external protocol" in shown.output
+
+    rerun = runner.invoke(app, ["leaderboard", "verify", str(board.root), "--rerun", "logistic-regression"])
+    assert rerun.exit_code == 1
+    assert "neural_digits/logistic-regression is an external-protocol result" in _lines(rerun.output)[-1]
+
+
+def test_placement_of_an_external_result_is_in_the_external_table(board, tmp_path):
+    document = result.load(_external_result(board, tmp_path / "lr.json"))
+    table = leaderboard.placement(document, board.root)
+    assert table.protocol == "external" and [(r.slug, r.rank) for r in table.rows] == [("this-run", 1)]
+
+
+def _model_file_in_it(b: Board):
+    (b.folder("logistic-regression") / "model.py").write_text("print('not run')\n")
+
+
+def _code_url_removed(b: Board):
+    _edit(b.folder("logistic-regression") / "submission.json", lambda d: d.update(code_url=None))
+
+
+@pytest.mark.parametrize("breaks, says", [
+    (_model_file_in_it, "neural_digits/logistic-regression: model.py is in an external-protocol submission"),
+    (_code_url_removed, "neural_digits/logistic-regression: submission.json has no code_url"),
+], ids=["model-file", "no-code-url"])
+def test_a_broken_external_submission_fails_verify_in_one_line(board, tmp_path, breaks, says):
+    assert _add(board, _external_result(board, tmp_path / "lr.json"), *LR).exit_code == 0
+    breaks(board)
+    res = runner.invoke(app, ["leaderboard", "verify", str(board.root)])
+    assert res.exit_code == 1
+    lines = _lines(res.output)
+    assert len(lines) == 1 and says in lines[0], res.output
+
+
+def test_add_refuses_what_it_cannot_file_in_one_line_and_writes_nothing(board, tmp_path):
+    external = _external_result(board, tmp_path / "lr.json")
+    two_seeds = _external_result(board, tmp_path / "lr2.json", seeds=(0, 1))
+    before = _tree(board.root)
+    for path, args, says in (
+        (external, ("--name", "Logistic regression"), "must link the code that trained it; give --code-url"),
+        (external, ("--name", "LR", "--code-url", "not a url"), "at code_url"),
+        (two_seeds, LR, "needs at least 3 seeds, and the result has 2"),
+        (board.folder("tiny-mlp") / "result.json", LR, "This is a protocol v1 result; file it with arena-eval"),
+        (tmp_path / "missing.json", LR, "missing.json"),
+    ):
+        res = _add(board, path, *args)
+        assert res.exit_code == 1, (args, res.output)
+        assert len(_lines(res.output)) == 1 and says in res.output, (args, res.output)
+        assert "Traceback" not in res.output
+    assert _tree(board.root) == before
+    with pytest.raises(SubmissionError, match="external-protocol result, which files no model file"):
+        leaderboard.submit(result.load(external), str(board.model), leaderboard.Submission("LR"), root=board.root)
+    assert _add(board, external, *LR).exit_code == 0
+    again = _add(board, external, *LR)
+    assert again.exit_code == 1 and "logistic-regression already exists" in again.output

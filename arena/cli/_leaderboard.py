@@ -12,7 +12,7 @@ from rich.markup import escape
 from arena.cli._common import err_console, user_errors
 
 app = typer.Typer(
-    help="The leaderboard: check the submissions, write README.md and index.html, show the ranking.",
+    help="The leaderboard: check the submissions, write README.md and index.html, show the ranking, file external results.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -46,11 +46,39 @@ def verify(
     if not report.ok:
         raise typer.Exit(1)
     unverified = [e.label for e in report.entries if not e.pinned]
+    external = sum(e.external for e in report.entries)
     typer.echo(f"{len(report.entries)} submissions verify ({len(report.entries) - len(unverified)} on pinned "
-               f"releases, {len(unverified)} on an unverified dataset{': ' + ', '.join(unverified) if unverified else ''}).")
+               f"releases, {len(unverified)} on an unverified dataset{': ' + ', '.join(unverified) if unverified else ''}"
+               f"{f'; {external} of external protocol, never ranked with v1' if external else ''}).")
     if rerun is not None:
         outcome = leaderboard.rerun(report.find(rerun), dataset=dataset, device=device)
         typer.echo(outcome.describe())
+
+
+@app.command()
+@user_errors
+def add(
+    result: Annotated[Path, typer.Argument(help="An external-protocol arena-result/1 file, as arena.eval.Evaluator.write_result writes it.")],
+    name: Annotated[str, typer.Option(help="The method's name on the leaderboard; its slug names the folder.")],
+    code_url: Annotated[Optional[str], typer.Option(help="Required: the http(s) URL of the code that trained the model (the method links to it).")] = None,
+    authors: Annotated[Optional[list[str]], typer.Option(help="An author (repeat for several).")] = None,
+    paper_url: Annotated[Optional[str], typer.Option(help="The paper's http(s) URL.")] = None,
+    contact: Annotated[Optional[str], typer.Option(help="An e-mail address or handle.")] = None,
+    note: Annotated[Optional[str], typer.Option(help="A free-text note shown on the page.")] = None,
+    leaderboard: Annotated[Path, typer.Option(help="The leaderboard folder.")] = Path("leaderboard"),
+    force: Annotated[bool, typer.Option(help="Replace this method's submission on this dataset.")] = False,
+) -> None:
+    """File an external-protocol result (a model trained by your own loop, scored by arena.eval.Evaluator).
+
+    Writes LEADERBOARD/submissions/<dataset>/<slug>/ with result.json and submission.json (no model file:
+    nothing is rerun). It is shown in its own table, never ranked with protocol v1; protocol-v1 results
+    are filed by arena-eval --submit.
+    """
+    from arena import leaderboard as board
+
+    submission = board.Submission(name, tuple(authors or ()), code_url, paper_url, contact, note)
+    folder = board.add(result, submission, root=leaderboard, force=force)
+    typer.echo(f"filed {folder} (external protocol); `arena leaderboard render {leaderboard}` shows it")
 
 
 @app.command()

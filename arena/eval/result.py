@@ -19,6 +19,7 @@ from typing import Any
 from arena.errors import ArenaError, ConfigError
 
 SCHEMA_ID = "arena-result/1"
+EXTERNAL = "external"  # protocol.version of a result scored by arena.eval.Evaluator, trained elsewhere
 
 
 class ResultError(ArenaError, ValueError):
@@ -47,7 +48,8 @@ def validate(document: Any, *, source: str = "result") -> None:
     """Raise :class:`ResultError` naming the first problem if ``document`` is not a valid result.
 
     Besides the schema, the summary must be the one recomputed from the per-seed numbers, and
-    the seeds must be ``0 .. S-1`` as the protocol says.
+    the seeds must be ``0 .. S-1`` as protocol v1 says (an ``external`` result's seeds are the
+    submitter's: distinct, ``protocol.seeds`` of them).
     """
     import jsonschema
 
@@ -58,7 +60,10 @@ def validate(document: Any, *, source: str = "result") -> None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ResultError(f"{source} is not a valid {SCHEMA_ID} document: at {where}: {error.message}.")
     seeds = [s["seed"] for s in document["seeds"]]
-    if seeds != list(range(len(seeds))) or document["protocol"]["seeds"] != len(seeds):
+    if document["protocol"]["version"] == EXTERNAL:
+        if len(set(seeds)) != len(seeds) or document["protocol"]["seeds"] != len(seeds):
+            raise ResultError(f"{source}: seeds must be distinct, S = protocol.seeds of them; got {seeds}.")
+    elif seeds != list(range(len(seeds))) or document["protocol"]["seeds"] != len(seeds):
         raise ResultError(f"{source}: seeds must be 0..S-1 with S = protocol.seeds; got {seeds}.")
     expected = summarize(document["seeds"])
     for key, value in expected.items():
@@ -110,11 +115,29 @@ def default_path(root: str | os.PathLike, document: Mapping[str, Any]) -> Path:
 def write(document: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Validate ``document`` and write it to ``path`` atomically (temporary file, then rename)."""
     validate(document)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     from arena import format as fmt
 
-    return fmt.write_bytes_atomic(path, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode())
+    return fmt.write_json_atomic(path, document, sort_keys=False)
+
+
+def print_summary(document: Mapping[str, Any], path: str | os.PathLike | None = None) -> None:
+    """Print a result as people quote it: the model and dataset, one line per seed, the summary
+    (test accuracy mean ± sample std), and where the result was written when ``path`` is given."""
+    from rich.console import Console
+
+    console = Console()
+    d, s = document["dataset"], document["summary"]
+    console.print(f"[bold]{document['model']['name']}[/] on {d['name']} {d['version']} "
+                  f"({document['model']['num_parameters']:,} parameters, protocol v{document['protocol']['version']})")
+    for run in document["seeds"]:
+        console.print(f"  seed {run['seed']}: test {100 * run['test_accuracy']:.2f}%  "
+                      f"val {100 * run['val_accuracy']:.2f}%  best epoch {run['best_epoch']}  "
+                      f"{run['train_seconds']:.1f} s ({run['epoch_seconds']:.2f} s/epoch)")
+    std = "n/a" if s["test_std"] is None else f"{100 * s['test_std']:.2f}"
+    console.print(f"[bold green]test accuracy {100 * s['test_mean']:.2f} ± {std} %[/] "
+                  f"(mean ± sample std over {s['num_seeds']} seeds; val {100 * s['val_mean']:.2f}%)")
+    if path is not None:
+        console.print(f"result: {path}", soft_wrap=True)  # a path stays on one line, to copy
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from them, ``README.md`` and ``index.html``. The flow:
 
 - :func:`prepare` (or :func:`from_options`, ``arena-eval``'s options) then :meth:`Pending.write`:
   check a submission before training, file the result after it (:func:`submit` does the second
-  alone);
+  alone); :func:`add` files an external-protocol result (:class:`arena.eval.Evaluator`), which
+  has no model file and is shown in a table of its own, never ranked with protocol v1;
 - :func:`verify`: every rule checked, no submitted code executed; :func:`rerun` is the opt-in
   that runs one submission's model file again;
 - :func:`render`: README.md and index.html, byte-identical for an unchanged folder;
@@ -28,7 +29,7 @@ from arena.leaderboard._board import collect, placement, print_placement, render
 from arena.leaderboard._documents import MIN_SEEDS, Submission, slug
 from arena.leaderboard._rerun import TOLERANCE, Rerun, rerun
 from arena.leaderboard._rows import Row, Table
-from arena.leaderboard._submit import DEFAULT_ROOT, Pending, from_options, prepare, submit
+from arena.leaderboard._submit import DEFAULT_ROOT, Pending, add, from_options, prepare, submit
 from arena.leaderboard._verify import Entry, Report, verify
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Row",
     "Submission",
     "Table",
+    "add",
     "collect",
     "from_options",
     "placement",

@@ -59,7 +59,8 @@ def show(root: str | os.PathLike, *, dataset: str | None = None, console: Consol
 
 
 def placement(document: Mapping[str, Any], root: str | os.PathLike) -> Table:
-    """The table of ``document``'s dataset with ``document`` in it, as slug :data:`CANDIDATE`.
+    """The table of ``document``'s dataset and protocol with ``document`` in it, as slug
+    :data:`CANDIDATE`.
 
     Nothing is written: this is where a fresh result would rank if it were submitted.
     """
@@ -68,10 +69,11 @@ def placement(document: Mapping[str, Any], root: str | os.PathLike) -> Table:
     d = document["dataset"]["name"]
     submission = {"method": f"{document['model']['name']} (this run)", "code_url": None,
                   "paper_url": None, "hardware": document["environment"]["device"]}
-    rows = [_collect.row(e.dataset, e.slug, e.result, e.submission, pinned=e.pinned)
-            for e in report.entries if e.dataset == d]
-    rows.append(_collect.row(d, CANDIDATE, document, submission, pinned=pinned(document)))
-    return _collect.table(d, rows)
+    mine = _collect.row(d, CANDIDATE, document, submission, pinned=pinned(document))
+    rows = [r for r in (_collect.row(e.dataset, e.slug, e.result, e.submission, pinned=e.pinned)
+                        for e in report.entries if e.dataset == d) if r.protocol == mine.protocol]
+    protocol = _collect.EXTERNAL if mine.protocol == _collect.EXTERNAL else _collect.RANKED_PROTOCOL
+    return _collect.table(d, [*rows, mine], protocol=protocol)
 
 
 def print_placement(document: Mapping[str, Any], console: Console, *, root: Path | None = None) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from arena.leaderboard._rows import Row, Table
 
+EXTERNAL = "external"  # Row.protocol / Table.protocol of external-protocol results
+
 TEST = "test accuracy % (mean ± sample std, n seeds)"
 COLUMNS = ("rank", "method", TEST, "val %", "parameters", "input", "protocol", "dataset", "date",
            "verified", "hardware")
@@ -34,6 +36,10 @@ def test(row: Row) -> str:
 
 
 def title(table: Table) -> str:
+    text = table.dataset
     if table.kind == "subset":
-        return f"{table.dataset} (a subset: ranked on its own, never with the full dataset)"
-    return table.dataset
+        text += " (a subset: ranked on its own, never with the full dataset)"
+    if table.protocol == EXTERNAL:
+        text += (" — external protocol (trained outside the harness, scored by arena.eval.Evaluator; "
+                 "seeds and selection on val declared by the submitter; never ranked with protocol v1)")
+    return text

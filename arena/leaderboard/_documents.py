@@ -1,7 +1,8 @@
 """The ``arena-submission/1`` document, slugs, and the layout of a submission folder.
 
 ``<leaderboard>/submissions/<dataset>/<slug>/`` holds :data:`RESULT` (``arena-result/1``,
-unchanged), :data:`MODEL` (the exact model file) and :data:`SUBMISSION` (``arena-submission/1``).
+unchanged), :data:`MODEL` (the exact model file) and :data:`SUBMISSION` (``arena-submission/1``);
+an external-protocol result's folder holds :data:`EXTERNAL_FILES`, no model file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from arena.errors import SubmissionError
 SCHEMA_ID = "arena-submission/1"
 RESULT, MODEL, SUBMISSION = "result.json", "model.py", "submission.json"
 FILES = (RESULT, MODEL, SUBMISSION)
+EXTERNAL_FILES = (RESULT, SUBMISSION)
 SUBMISSIONS = "submissions"
 MIN_SEEDS = 3
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from arena.leaderboard._cells import EXTERNAL
 from arena.leaderboard._rows import Row, Table
 
 TITLE = "Neural Field Arena — Leaderboard"
@@ -25,6 +26,12 @@ SUMMARY = (
     "selection on validation only, test scored once per seed; every dataset pinned by its "
     "manifest hash; full and <code>*_subset</code> datasets are never ranked together; the "
     "hardware is reported but never ranks. Rows marked – are not ranked (unverified dataset)."
+)
+
+EXTERNAL_NOTE = (
+    "External protocol: models trained outside the harness by the submitter's own loop, their "
+    "predictions scored by <code>arena.eval.Evaluator</code>; the seeds and the selection on "
+    "validation are declared by the submitter. Ranked among themselves, never with protocol v1."
 )
 
 # (header, cell type): "num" columns sort by the raw number in each cell's data-value
@@ -175,7 +182,7 @@ def _sha256(text: str) -> str:
 
 
 def _filters(tables: Sequence[Table]) -> str:
-    datasets = [table.dataset for table in tables]
+    datasets = list(dict.fromkeys(table.dataset for table in tables))  # a dataset may have two tables
     kinds = sorted({row.input_kind for table in tables for row in table.rows})
     return (
         '<div class="filters">'
@@ -193,10 +200,15 @@ def _select(element_id: str, values: Sequence[str]) -> str:
 def _section(table: Table) -> str:
     dataset = escape(table.dataset)
     kind = escape(table.kind)
+    badges, protocol, note = f'<span class="badge {kind}">{kind}</span>', "", ""
+    if table.protocol == EXTERNAL:  # its own section, after the dataset's protocol-v1 one
+        badges += ' <span class="badge external">external protocol</span>'
+        protocol = ' data-protocol="external"'
+        note = f'<p class="summary">{EXTERNAL_NOTE}</p>\n'
     return (
-        f'<section class="board" data-dataset="{dataset}">\n'
-        f'<h2>{dataset} <span class="badge {kind}">{kind}</span></h2>\n'
-        f"{_table(table)}\n{_chart(table)}\n</section>"
+        f'<section class="board" data-dataset="{dataset}"{protocol}>\n'
+        f"<h2>{dataset} {badges}</h2>\n"
+        f"{note}{_table(table)}\n{_chart(table)}\n</section>"
     )
 
 

@@ -15,7 +15,7 @@ class Row:
 
     dataset: str            # "neural_digits", "neural_mnist_subset", ...
     slug: str               # the submission's folder name, unique within its dataset
-    rank: int | None        # 1-based among ranked rows; None when not ranked (unverified dataset)
+    rank: int | None        # 1-based among its table's ranked rows; None when not ranked (unverified dataset)
     method: str
     url: str | None         # the method's link: code URL, else paper URL, else None
     test_mean: float
@@ -34,8 +34,9 @@ class Row:
 
 @dataclass(frozen=True)
 class Table:
-    """The submissions on one dataset, best first: ranked rows, then the unranked ones."""
+    """The submissions of one protocol on one dataset, best first: ranked rows, then the unranked ones."""
 
     dataset: str
     kind: str               # "full" or "subset": never ranked together
     rows: tuple[Row, ...]
+    protocol: str = "v1"    # "v1", or "external": a dataset's external results are a table of their own

@@ -1,4 +1,5 @@
-"""Filing a result: ``arena-eval MODEL --dataset D --submit --name ...``.
+"""Filing a result: ``arena-eval MODEL --dataset D --submit --name ...``; an external-protocol
+result (:class:`arena.eval.Evaluator`): ``arena leaderboard add RESULT.json --name ... --code-url ...``.
 
 What can be checked before training is checked by :func:`prepare` (at least 3 seeds, a usable
 name and links, a free slug), so a run that could not be filed fails before it starts. After the
@@ -15,8 +16,6 @@ import hashlib
 import importlib.util
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -101,6 +100,9 @@ def submit(document: Mapping[str, Any], model: str, submission: Submission, *,
     from arena.eval import result
 
     result.validate(document)
+    if document["protocol"]["version"] == result.EXTERNAL:
+        raise SubmissionError("This is an external-protocol result, which files no model file; "
+                              "file it with: arena leaderboard add RESULT.json --name NAME --code-url URL")
     check_seeds(document["summary"]["num_seeds"], source="the result")
     code = model_source(model).read_bytes()
     digest = hashlib.sha256(code).hexdigest()
@@ -115,6 +117,55 @@ def submit(document: Mapping[str, Any], model: str, submission: Submission, *,
     _check_free(folder, force)
     files = {RESULT: docs.dumps(document).encode(), MODEL: code, SUBMISSION: docs.dumps(record).encode()}
     _write_folder(folder, files)
+    return folder
+
+
+def add(document: Mapping[str, Any] | str | os.PathLike, submission: Submission, *,
+        root: str | os.PathLike = DEFAULT_ROOT, force: bool = False) -> Path:
+    """File an external-protocol result (:meth:`arena.eval.Evaluator.write_result`); return its folder.
+
+    The folder holds ``result.json`` and ``submission.json``, no model file: the model was trained
+    outside the harness, so ``submission.code_url`` (required) links the code that trained it.
+
+    Args:
+        document: the ``arena-result/1`` document of protocol ``external``, or its file.
+        submission: who submits it; ``code_url`` must be set.
+        root: the leaderboard folder.
+        force: replace a submission of the same slug on the same dataset.
+
+    Raises:
+        SubmissionError: a protocol-v1 result (``arena-eval --submit`` files those, with their
+            model file), fewer than 3 seeds, no ``code_url``, or a slug already taken.
+    """
+    from arena.eval import result
+
+    if not isinstance(document, Mapping):
+        document = result.load(document)
+    result.validate(document)
+    if document["protocol"]["version"] != result.EXTERNAL:
+        raise SubmissionError(
+            "This is a protocol v1 result; file it with arena-eval MODEL --dataset D --submit --name NAME, "
+            "which files the evaluated model file with it."
+        )
+    seeds = document["summary"]["num_seeds"]
+    if seeds < MIN_SEEDS:
+        raise SubmissionError(
+            f"A leaderboard submission needs at least {MIN_SEEDS} seeds, and the result has {seeds}; "
+            f"score the predictions of {MIN_SEEDS} or more seeds with Evaluator.write_result."
+        )
+    if not submission.code_url:
+        raise SubmissionError(
+            "An external-protocol result must link the code that trained it; give --code-url "
+            "(an http(s) URL, e.g. https://github.com/me/method)."
+        )
+    record = submission.to_json(hardware=document["environment"]["device"])
+    docs.validate(record, source="The submission")
+    name = document["dataset"]["name"]
+    if not _NAME_RE.match(name):
+        raise SubmissionError(f"The result's dataset name {name!r} is not a plain dataset name; it cannot name a folder.")
+    folder = Path(root) / SUBMISSIONS / name / submission.slug
+    _check_free(folder, force)
+    _write_folder(folder, {RESULT: docs.dumps(document).encode(), SUBMISSION: docs.dumps(record).encode()})
     return folder
 
 
@@ -163,46 +214,26 @@ def _check_free(folder: Path, force: bool) -> None:
 
 
 def _write_folder(folder: Path, files: Mapping[str, bytes]) -> None:
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=fmt.INCOMPLETE_SUFFIX, dir=folder.parent))
-    except OSError as exc:
-        raise _write_error(folder, exc) from exc
-    try:
+    """Write ``files`` into a staged folder and put it at ``folder`` (:func:`arena.format.staged_directory`);
+    a submission there is swapped out, and only its own files are removed."""
+    with fmt.staged_directory(folder, discard=_remove_replaced) as tmp:
         for name, data in files.items():
-            _write_file(tmp / name, data)
-        if folder.exists():
-            _swap(tmp, folder)
-        else:
-            os.rename(tmp, folder)
-    except OSError as exc:
-        raise _write_error(folder, exc) from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)  # the temporary folder this call made, never anything else
+            try:
+                fmt.write_bytes_atomic(tmp / name, data)
+            except WriteError as exc:
+                raise _write_error(folder, exc) from exc
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _swap(new: Path, folder: Path) -> None:
-    """Put ``new`` at ``folder``; the old submission's own files are removed once it is in place."""
-    old = new.with_name(new.name + ".replaced")
-    os.rename(folder, old)
-    try:
-        os.rename(new, folder)
-    except BaseException:
-        os.rename(old, folder)
-        raise
+def _remove_replaced(old: Path) -> None:
+    """Remove a replaced submission: its own files, then the folder (never anything else)."""
     for name in FILES:
         (old / name).unlink(missing_ok=True)
     old.rmdir()
 
 
-def _write_error(folder: Path, exc: OSError) -> WriteError:
-    reason = exc.strerror or str(exc)
-    return WriteError(f"Could not write the submission {folder}: {reason}. Nothing was written there.")
+def _write_error(folder: Path, exc: WriteError) -> WriteError:
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    error = WriteError(f"Could not write the submission {folder}: {cause.strerror or cause}. "
+                       "Nothing was written there.")
+    error.errno = exc.errno
+    return error

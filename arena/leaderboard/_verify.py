@@ -8,6 +8,12 @@ sha256 the result recorded. One method appears once per dataset. A result whose 
 version and manifest sha256 are a release pinned in the registry is ranked; any other is listed
 as *unverified dataset* and never ranked. Folders whose name starts with ``.`` (a submission
 being written) are not read.
+
+An ``external``-protocol result (a model trained by the submitter's own loop, its predictions
+scored by :class:`arena.eval.Evaluator`) has no model file the Arena could hash or rerun: its
+folder holds ``result.json`` and ``submission.json`` only (a ``model.py`` there is refused, as it
+would suggest a rerunnable run), and ``submission.json`` must link the training code
+(``code_url``). Everything else is checked as for protocol v1.
 """
 
 from __future__ import annotations
@@ -21,7 +27,16 @@ from typing import Any
 
 from arena.errors import ArenaError, LeaderboardError
 from arena.leaderboard import _documents as docs
-from arena.leaderboard._documents import FILES, MIN_SEEDS, MODEL, RESULT, SLUG_RE, SUBMISSION, SUBMISSIONS
+from arena.leaderboard._documents import (
+    EXTERNAL_FILES,
+    FILES,
+    MIN_SEEDS,
+    MODEL,
+    RESULT,
+    SLUG_RE,
+    SUBMISSION,
+    SUBMISSIONS,
+)
 from arena.subset import SUFFIX as SUBSET_SUFFIX
 
 
@@ -48,6 +63,13 @@ class Entry:
     @property
     def label(self) -> str:
         return f"{self.dataset}/{self.slug}"
+
+    @property
+    def external(self) -> bool:
+        """An external-protocol result: shown in its own table, never rerun."""
+        from arena.eval.result import EXTERNAL
+
+        return self.result["protocol"]["version"] == EXTERNAL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,17 +167,24 @@ def _visible(folder: Path) -> list[Path]:
 
 
 def _check(folder: Path, dataset: str, pins: set[tuple[str, str, str]]) -> Entry:
-    missing = [name for name in FILES if not (folder / name).is_file()]
+    from arena.eval.result import EXTERNAL
+
+    result = _read_result(folder / RESULT) if (folder / RESULT).is_file() else None
+    external = result is not None and result["protocol"]["version"] == EXTERNAL
+    files = EXTERNAL_FILES if external else FILES
+    missing = [name for name in files if not (folder / name).is_file()]
     if missing:
-        raise LeaderboardError(
-            f"missing {', '.join(missing)}; a submission holds {', '.join(FILES)} "
-            "(arena-eval ... --submit writes them)."
-        )
-    result = _read_result(folder / RESULT)
+        how = ("an external-protocol submission holds " + ", ".join(files) + " (arena leaderboard add "
+               "writes them)") if external else f"a submission holds {', '.join(FILES)} (arena-eval ... --submit writes them)"
+        raise LeaderboardError(f"missing {', '.join(missing)}; {how}.")
+    assert result is not None  # result.json is in both lists of files
     submission = docs.read_json(folder / SUBMISSION)
     docs.validate(submission)
     _check_dataset(result["dataset"]["name"], dataset)
-    _check_model(folder / MODEL, result["model"]["sha256"])
+    if external:
+        _check_external(folder, submission)
+    else:
+        _check_model(folder / MODEL, result["model"]["sha256"])
     device = result["environment"]["device"]
     if submission["hardware"] != device:
         raise LeaderboardError(
@@ -171,10 +200,10 @@ def _read_result(path: Path) -> dict[str, Any]:
     document = docs.read_json(path)
     protocol = document.get("protocol") if isinstance(document, dict) else None
     version = protocol.get("version") if isinstance(protocol, dict) else None
-    if version != VERSION:
+    if version not in (VERSION, result.EXTERNAL) or isinstance(version, bool):
         raise LeaderboardError(
             f"{RESULT} follows protocol version {version!r}, which this package does not know "
-            f"(it knows version {VERSION}); a newer neural-field-arena may."
+            f"(it knows version {VERSION} and {result.EXTERNAL!r}); a newer neural-field-arena may."
         )
     result.validate(document, source=RESULT)
     seeds = document["summary"]["num_seeds"]
@@ -202,6 +231,19 @@ def _check_model(path: Path, expected: str) -> None:
         raise LeaderboardError(
             f"{MODEL} has sha256 {digest[:12]}, but the result evaluated a file with sha256 "
             f"{expected[:12]}; submit the exact file that was evaluated."
+        )
+
+
+def _check_external(folder: Path, submission: Mapping[str, Any]) -> None:
+    if (folder / MODEL).exists():
+        raise LeaderboardError(
+            f"{MODEL} is in an external-protocol submission, whose model was trained outside the "
+            f"harness: nothing runs or hashes it. Remove it and link the code with code_url in {SUBMISSION}."
+        )
+    if not submission.get("code_url"):
+        raise LeaderboardError(
+            f"{SUBMISSION} has no code_url; an external-protocol result must link the code that trained "
+            "it (arena leaderboard add ... --code-url https://...)."
         )
 
 
