@@ -10,6 +10,7 @@ import difflib
 from arena.errors import ConfigError
 from arena_builders import cifar10, digits, microimagenet, mnist, modelnet10, shapenet
 from arena_builders._recipe import Recipe, parse_assignments
+from arena_builders._summary import print_build_summary
 
 RECIPES: dict[str, Recipe] = {
     m.RECIPE.name.removeprefix("neural_"): m.RECIPE
@@ -34,4 +35,4 @@ def build(name: str, **kwargs):
     return run(recipe(name), **kwargs)
 
 
-__all__ = ["RECIPES", "Recipe", "build", "parse_assignments", "recipe"]
+__all__ = ["RECIPES", "Recipe", "build", "parse_assignments", "print_build_summary", "recipe"]

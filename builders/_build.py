@@ -1,4 +1,10 @@
-"""The build engine: source -> fitted shards -> manifest and dataset card, resumable."""
+"""The build engine: source -> fitted shards -> manifest and dataset card, resumable.
+
+:func:`make` builds a dataset, or finds it already complete and does nothing; :func:`build` is
+the same, returning only the directory. While it works it shows one labelled progress bar per
+phase: the images' normalisation statistics, drawing the shapes' occupancy points, fitting, and
+drawing the dataset card.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import importlib.metadata
 import math
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -16,7 +24,8 @@ import numpy as np
 
 from arena import format as fmt
 from arena import hub
-from arena.errors import ConfigError
+from arena._progress import Display
+from arena.errors import ConfigError, ManifestError
 from arena.sources import open_source, shape_points
 from arena_builders import _card
 from arena_builders._recipe import Recipe, version_with
@@ -69,6 +78,26 @@ def _published(recipe: Recipe) -> Recipe:
     return RECIPES[recipe.name.removeprefix("neural_")]
 
 
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """What :func:`make` did.
+
+    ``fresh`` is False when ``path`` already held the complete dataset, so nothing was done;
+    ``seconds`` is the wall time of the call (compilation included).
+    """
+
+    path: Path
+    manifest: fmt.Manifest
+    fresh: bool
+    seconds: float
+
+    def already_built(self) -> str:
+        """The one line that says this dataset was already there, where, and how to rebuild it."""
+        m = self.manifest
+        return (f"{m.name} {m.version} is already built at {self.path}; nothing to do. To rebuild it, "
+                "delete that directory and run the same command again (or build into another --out).")
+
+
 def build(
     recipe: Recipe,
     *,
@@ -79,24 +108,72 @@ def build(
     progress: bool = True,
     download: bool = False,
 ) -> Path:
-    """Build ``recipe`` into a complete dataset directory and return its path.
+    """Build ``recipe`` into a complete dataset directory and return its path (see :func:`make`)."""
+    return make(recipe, source_path=source_path, out=out, limit=limit, overrides=overrides,
+                progress=progress, download=download).path
+
+
+def make(
+    recipe: Recipe,
+    *,
+    source_path=None,
+    out=None,
+    limit: int | None = None,
+    overrides=None,
+    progress: bool = True,
+    download: bool = False,
+) -> Built:
+    """Build ``recipe`` into a complete dataset directory, unless it is already there.
 
     ``download`` lets sources that can (MNIST, CIFAR-10) fetch their official files into the
-    local store when ``source_path`` is not given. Shards already complete in ``out`` are kept
-    (a killed build resumes where it stopped; shards of other examples are refused); the result
-    is byte-identical to an uninterrupted build on the same machine. Two builds of the same
-    directory never run at once: the second is refused (:class:`arena.hub.BusyError`).
+    local store when ``source_path`` is not given. A directory that already holds this dataset
+    complete (its ``arena.json``, written last, names this name and version) is left as it is
+    (``Built.fresh`` is False); one that holds another dataset is refused. Shards already
+    complete in ``out`` are kept (a killed build resumes where it stopped; shards of other
+    examples are refused); the result is byte-identical to an uninterrupted build on the same
+    machine. Two builds of the same directory never run at once: the second is refused
+    (:class:`arena.hub.BusyError`). ``progress`` shows the bars (see the module docstring).
     """
+    t0 = time.perf_counter()
     revision = _revision()  # the code the build starts from, not whatever is checked out at its end
     source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
     p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
-    busy = (f"Another arena-build is writing {p.out} now; wait for it to finish (a rerun then resumes "
-            "from its shards), or build into another --out.")
-    with hub.lock(f"build {p.out.resolve()}", busy=busy):
-        return _fit_and_write(p, source, revision, progress=progress)
+    done = _complete(p, source)
+    if done is None:
+        busy = (f"Another arena-build is writing {p.out} now; wait for it to finish (a rerun then resumes "
+                "from its shards), or build into another --out.")
+        with hub.lock(f"build {p.out.resolve()}", busy=busy):
+            done = _complete(p, source)  # another build may have finished it while this one waited
+            if done is None:
+                with Display(progress) as bars:
+                    _fit_and_write(p, source, revision, bars)
+                return Built(p.out, fmt.Manifest.load(p.out), True, time.perf_counter() - t0)
+    return Built(p.out, done, False, time.perf_counter() - t0)
 
 
-def _fit_and_write(p: Plan, source, revision: str, *, progress: bool) -> Path:
+def _complete(p: Plan, source) -> fmt.Manifest | None:
+    """The manifest of ``p.out`` when it holds this build's dataset complete, else ``None``; a
+    directory that holds another dataset, or NeFs of other examples, is refused."""
+    if not (p.out / fmt.MANIFEST_NAME).is_file():
+        return None
+    try:
+        found = fmt.Manifest.load(p.out)
+    except ManifestError as exc:
+        raise ConfigError(f"{p.out} holds an unreadable {fmt.MANIFEST_NAME} ({exc}); build into another "
+                          "--out, or delete that directory.") from None
+    if (found.name, found.version) != (p.recipe.name, p.version):
+        raise ConfigError(f"{p.out} already holds {found.name} {found.version}, not {p.recipe.name} "
+                          f"{p.version}: NeFs of other examples or settings. Build into another --out, "
+                          "or delete that directory.")
+    for split in SPLITS:
+        files = found["splits"].get(split, {}).get("files", [])
+        held = [np.asarray(fmt.shard_arrays(p.out / f["path"])["index"]) for f in files]
+        _check_resumable(p.out, np.concatenate(held) if held else np.zeros(0, np.int64),
+                         source.index[p.positions[split]])
+    return found
+
+
+def _fit_and_write(p: Plan, source, revision: str, bars: Display) -> Path:
     """Fit the shards not yet complete in ``p.out``, then write the card and the manifest (last)."""
     import jax
 
@@ -108,7 +185,7 @@ def _fit_and_write(p: Plan, source, revision: str, *, progress: bool) -> Path:
     field = fields.make(r.arch, **r.hparams, in_dim=2 if image else 3, out_dim=shape[2] if image else 1)
     config = fit.make_config(steps=r.steps, lr=r.lr, optimizer=r.optimizer, weight_decay=r.weight_decay,
                              init=r.init, seed=r.seed)  # refuse bad settings before computing anything
-    task = (fit.ImageTask(*shape, *_image_stats(source, p.full_train)) if image
+    task = (fit.ImageTask(*shape, *_image_stats(source, p.full_train, bars)) if image
             else fit.ShapeTask(points_per_step=r.points_per_step))
     layout = field.layout()
     # one block size for the whole build (recorded): blocks never exceed a device's share of a shard
@@ -118,40 +195,46 @@ def _fit_and_write(p: Plan, source, revision: str, *, progress: bool) -> Path:
     if r.init == "shared":
         fmt.write_init(p.out / fmt.INIT_NAME, fit.shared_init(field, r.seed))
 
-    total = sum(len(v) for v in p.positions.values())
     shard_files: dict[str, list[str]] = {}
-    with fit.ProgressBar(total, enabled=progress, label=f"building {r.name}") as bar:
-        for split in SPLITS:
-            pos = p.positions[split]
-            count = max(1, math.ceil(len(pos) / r.shard_size))
-            names = [fmt.shard_name(split, i, count) for i in range(count)]
-            shard_files[split] = names
-            done = fmt.completed_shards(p.out, split, count, num_params=layout.num_params)
-            for i, name in enumerate(names):
-                chunk = pos[i * r.shard_size:(i + 1) * r.shard_size]
-                if i in done:
-                    _check_resumable(p.out / name, source.index[chunk])
-                    bar.skip(len(chunk))
-                    continue
-                signals, labels, index = source.load(chunk)
-                fmt.check_labels(labels, source.num_classes, where=f"Source '{source.name}' (for {name})",
-                                 fix="Its labels disagree with its class count: check the raw files it reads.")
-                data = task.prepare(signals) if image else _shape_data(task, signals, index)
-                result = fit.fit(field, task, data, steps=r.steps, lr=r.lr, optimizer=r.optimizer,
-                                 weight_decay=r.weight_decay, init=r.init, seed=r.seed,
-                                 precision=config.precision, indices=index, chunk_size=block, distributed=False,
-                                 progress=bar.advance)
-                _check_finite(name, result)
-                fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
+    todo = []  # (split, shard file, positions) of the shards still to fit
+    for split in SPLITS:
+        pos = p.positions[split]
+        count = max(1, math.ceil(len(pos) / r.shard_size))
+        names = [fmt.shard_name(split, i, count) for i in range(count)]
+        shard_files[split] = names
+        done = fmt.completed_shards(p.out, split, count, num_params=layout.num_params)
+        for i, name in enumerate(names):
+            chunk = pos[i * r.shard_size:(i + 1) * r.shard_size]
+            if i in done:
+                _check_resumable(p.out / name, np.asarray(fmt.shard_arrays(p.out / name)["index"]),
+                                 source.index[chunk])
+            else:
+                todo.append((split, name, chunk))
+    total = sum(len(chunk) for _, _, chunk in todo)
+    drawn = None if image else bars.line("drawing occupancy points", total, "meshes", forward=False).advance
+    fitted = bars.line(f"fitting {r.name}", total, "NeFs").advance
+    for split, name, chunk in todo:
+        signals, labels, index = source.load(chunk)
+        fmt.check_labels(labels, source.num_classes, where=f"Source '{source.name}' (for {name})",
+                         fix="Its labels disagree with its class count: check the raw files it reads.")
+        data = task.prepare(signals) if image else _shape_data(task, signals, index, drawn)
+        result = fit.fit(field, task, data, steps=r.steps, lr=r.lr, optimizer=r.optimizer,
+                         weight_decay=r.weight_decay, init=r.init, seed=r.seed,
+                         precision=config.precision, indices=index, chunk_size=block, distributed=False,
+                         progress=fitted)
+        _check_finite(name, result)
+        fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
 
     manifest = _manifest(p, source, field, task, shard_files, block, config.precision)
-    _card.write(p.out, manifest, r, source, field, task, p.positions["train"], revision=revision)
+    _card.write(p.out, manifest, r, source, field, task, p.positions["train"], revision=revision,
+                progress=lambda total: bars.line("drawing the dataset card", total, "examples", forward=False).advance)
     fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
     return p.out
 
 
-def _check_resumable(path: Path, expected_index: np.ndarray) -> None:
-    found = np.asarray(fmt.shard_arrays(path)["index"])
+def _check_resumable(path: Path, found: np.ndarray, expected_index: np.ndarray) -> None:
+    """Refuse ``path`` (a shard, or a dataset) whose NeFs' source indices ``found`` are not the
+    ones this build would put there."""
     if not np.array_equal(found, expected_index):
         raise ConfigError(
             f"'{path}' holds NeFs of other examples than this build would put there (another "
@@ -168,13 +251,17 @@ def _check_finite(name: str, result) -> None:
         )
 
 
-def _image_stats(source, train_positions: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of the train split on the [0, 1] scale (streamed in blocks)."""
+def _image_stats(source, train_positions: np.ndarray,
+                 bars: Display | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of the train split on the [0, 1] scale (streamed in blocks;
+    shown as a line of ``bars`` when given)."""
     total, sq, count = 0.0, 0.0, 0
+    read = (bars or Display(False)).line("normalisation statistics", len(train_positions), "images", forward=False).advance
     for lo in range(0, len(train_positions), 10_000):
         images, _, _ = source.load(train_positions[lo:lo + 10_000])
         x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
         total, sq, count = total + x.sum(0), sq + (x * x).sum(0), count + x.shape[0]
+        read(len(images))
     mean = total / count
     std = np.sqrt(np.maximum(sq / count - mean * mean, 1e-12))
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
@@ -185,12 +272,16 @@ def _points(mesh_and_seed):
     return shape_points(mesh.vertices, mesh.faces, seed=seed)
 
 
-def _shape_data(task, meshes, index) -> dict[str, np.ndarray]:
-    """The point pools and held-out sets of a shard's meshes, sampled on every core."""
+def _shape_data(task, meshes, index, drawn: Callable[[int], None]) -> dict[str, np.ndarray]:
+    """The point pools and held-out sets of a shard's meshes, sampled on every core; ``drawn``
+    is called with 1 as each mesh's points are ready."""
     jobs = list(zip(meshes, (int(i) for i in index)))
     workers = min(len(jobs), len(os.sched_getaffinity(0)))
+    sets = []
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        sets = list(pool.map(_points, jobs))
+        for points in pool.map(_points, jobs):
+            sets.append(points)
+            drawn(1)
     stack = {f: np.stack([getattr(s, f) for s in sets]) for f in sets[0]._fields}
     return task.prepare(**stack)
 

@@ -1,4 +1,8 @@
-"""``arena-build``: build a neural dataset with its builder's published settings."""
+"""``arena-build``: build a neural dataset with its builder's published settings.
+
+A build ends with :func:`arena_builders.print_build_summary`'s table, the one ``arena demo`` prints too; a
+dataset that is already built is reported in one line and left as it is.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +39,8 @@ def build(
     from arena import _xla
 
     _xla.apply_for_command()  # before anything uses JAX
-    from arena_builders import build as run
-    from arena_builders import parse_assignments
+    from arena_builders import parse_assignments, print_build_summary, recipe
+    from arena_builders._build import make
 
     if push is not None:
         from arena import hub
@@ -44,9 +48,14 @@ def build(
         hub.check_target(push)  # a malformed target fails now, not after the build
     if source is not None and not source.startswith("hf://"):
         source = Path(source).expanduser()
-    path = run(name, source_path=source, out=out, limit=limit,
-               overrides=parse_assignments(set_ or []), progress=not quiet, download=download)
-    Console().print(f"[green]built[/] {path}")
+    built = make(recipe(name), source_path=source, out=out, limit=limit,
+                 overrides=parse_assignments(set_ or []), progress=not quiet, download=download)
+    path = built.path
+    if built.fresh:
+        print_build_summary(Console(), built)
+        Console().print(f"[green]built[/] {path}", highlight=False)
+    else:
+        Console(soft_wrap=True).print(built.already_built(), highlight=False)
     if push is not None:
         pushed = hub.push(path, push)
         Console().print(f"[green]pushed[/] {path} -> {push} ({pushed})", highlight=False)
