@@ -318,18 +318,17 @@ class Normalize:
                 f"{type(manifest).__name__}."
             )
         layout = manifest.layout
-        data = manifest.data
-        stats = (data.get("stats") or {}).get("params") or {}
+        stats = (manifest.get("stats") or {}).get("params") or {}
         means, stds = stats.get("per_layer_mean"), stats.get("per_layer_std")
         names = list(layout.names)
         if means is None or stds is None:
             raise ConfigError(
-                f"Dataset '{data.get('name')}' records no stats.params (per-layer mean/std over "
+                f"Dataset '{manifest.name}' records no stats.params (per-layer mean/std over "
                 "train); build Normalize(mean, std) from split.params yourself."
             )
         if len(means) != len(names) or len(stds) != len(names) or stats.get("layers", names) != names:
             raise ConfigError(
-                f"stats.params of dataset '{data.get('name')}' does not match its layout "
+                f"stats.params of dataset '{manifest.name}' does not match its layout "
                 f"{names}; the manifest is inconsistent."
             )
         sizes = [layout.slice(n).stop - layout.slice(n).start for n in names]

@@ -59,10 +59,9 @@ class ModelSpec(FieldInfo):
     @classmethod
     def from_manifest(cls, manifest: fmt.Manifest | Mapping[str, Any]) -> ModelSpec:
         """Build the spec from an :class:`arena.format.Manifest` (or its JSON object)."""
-        data = manifest.data if isinstance(manifest, fmt.Manifest) else manifest
-        field = FieldInfo.from_manifest(data)
+        field = FieldInfo.from_manifest(manifest)
         return cls(field.arch, field.layout, field.hparams, field.in_dim, field.out_dim,
-                   dataset=data["name"], num_classes=_num_classes(data))
+                   dataset=manifest["name"], num_classes=_num_classes(manifest))
 
     @functools.cached_property
     def graph(self):

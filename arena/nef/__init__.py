@@ -138,8 +138,7 @@ class FieldInfo:
     @classmethod
     def from_manifest(cls, manifest: fmt.Manifest | Mapping[str, Any]) -> FieldInfo:
         """The ``field`` of a manifest (an :class:`arena.format.Manifest` or its JSON object)."""
-        data = manifest.data if isinstance(manifest, fmt.Manifest) else manifest
-        field = data.get("field") if isinstance(data, Mapping) else None
+        field = manifest.get("field") if isinstance(manifest, Mapping) else None
         if not isinstance(field, Mapping) or "layout" not in field:
             raise ConfigError(
                 f"Expected a manifest with a 'field' holding its layout; got {type(manifest).__name__}."

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from arena import catalog
 from arena.errors import SourceFormatError, SourceNotFoundError
 from arena.sources._base import Source, missing_files, resolve_path
 from arena.sources._download import RemoteFile, cached_source
@@ -47,8 +48,7 @@ TRAIN_BATCHES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
 NUM_TRAIN = 50_000
-CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck")  # fmt: skip
+CLASS_NAMES = catalog.facts("neural_cifar10").classes  # the official label order
 _EXPECTED = f"{TARBALL}, its extracted folder {FOLDER}/, or cifar10_lossless_subset.npz"
 _SIGNAL = {"kind": "image", "shape": [32, 32, 3], "dtype": "uint8", "range": [0, 255]}
 _INDEX = "official train position (0..49999), then 50000 + official test position"
