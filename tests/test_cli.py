@@ -68,9 +68,10 @@ def test_every_command_takes_dash_h_as_well_as_dash_dash_help(prog, path):
 
 
 @pytest.mark.parametrize(("prog", "path"), every_command(), ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
-def test_help_shows_flags_without_a_bool_type(prog, path):
+def test_help_shows_flags_without_a_bool_type_or_a_negative_twin(prog, path):
     help_text = run(APPS[prog], *path, "--help").output
     assert "<bool>" not in help_text
+    assert "--no-" not in help_text and "[default: no-" not in help_text, help_text
     assert "-h" in help_text and "Show this message and exit." in help_text
 
 

@@ -38,5 +38,5 @@ def test_baselines_gpu_script_runs_all_four_recipes_on_cpu(tiny_digits, tmp_path
     gnn = json.loads((out / "neural_digits" / "baseline-gnn.json").read_text())
     settings = gnn["protocol"]["settings"]
     # the reference recipe travels with the baseline, whatever the epochs override
-    assert (settings["amsgrad"], settings["warmup_steps"], settings["clip_grad_norm"]) == (True, 1000, 10.0)
+    assert (settings["amsgrad"], settings["warmup_epochs"], settings["clip_grad_norm"]) == (True, 2, 10.0)
     assert json.loads(run.stdout.strip().splitlines()[-1])  # the last line is the JSON report

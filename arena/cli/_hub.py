@@ -208,7 +208,7 @@ def _print_json(document: dict) -> None:
 def download(
     name: Annotated[str, typer.Argument(help="A dataset name (see `arena list`), hf://datasets/OWNER/NAME[@REV] or a URL.")],
     version: Annotated[Optional[str], typer.Option(help="The version (default: the registry's).")] = None,
-    verify: Annotated[bool, typer.Option(help="Re-hash every file already in the cache, and fetch again any that fails.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Re-hash every file already in the cache, and fetch again any that fails.")] = False,
 ) -> None:
     """Download a published dataset into the local cache, verifying every file's sha256.
 
@@ -226,7 +226,7 @@ def download(
 def push(
     path: Annotated[str, typer.Argument(help="The dataset directory (or the name of a dataset built here).")],
     repo: Annotated[str, typer.Option(help="Target: a Hugging Face dataset repo OWNER/NAME, or an fsspec URL (s3://bucket/path).")],
-    force: Annotated[bool, typer.Option(help="Replace the version if the target already has it.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the version if the target already has it.")] = False,
     token: Annotated[Optional[str], typer.Option(help="Hugging Face write token (default: HF_TOKEN or the login).")] = None,
 ) -> None:
     """Publish a dataset: one tagged commit on the Hub, or a copy at a URL (manifest last)."""

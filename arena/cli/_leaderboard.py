@@ -66,7 +66,7 @@ def add(
     contact: Annotated[Optional[str], typer.Option(help="An e-mail address or handle.")] = None,
     note: Annotated[Optional[str], typer.Option(help="A free-text note shown on the page.")] = None,
     leaderboard: Annotated[Path, typer.Option(help="The leaderboard folder.")] = Path("leaderboard"),
-    force: Annotated[bool, typer.Option(help="Replace this method's submission on this dataset.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace this method's submission on this dataset.")] = False,
 ) -> None:
     """File an external-protocol result (a model trained by your own loop, scored by arena.eval.Evaluator).
 

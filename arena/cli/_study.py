@@ -25,7 +25,7 @@ EpochsOpt = Annotated[Optional[int], typer.Option(help="Epochs of every model (o
 SeedsOpt = Annotated[Optional[int], typer.Option(help="Evaluation seeds of every model.")]
 DeviceOpt = Annotated[str, typer.Option(help="Where models train: cpu or cuda (the fit uses JAX's default device).")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(help="torch CPU threads for the evaluations (1 is best on a busy shared CPU).")]
-QuietOpt = Annotated[bool, typer.Option(help="No progress bar (one line per cell still).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar (one line per cell still).")]
 
 
 @study.command("sweep")
@@ -43,7 +43,7 @@ def sweep_command(
     model: ModelOpt = None,
     epochs: EpochsOpt = None,
     seeds: SeedsOpt = None,
-    retry_failed: Annotated[bool, typer.Option(help="Run again the cells that failed in an earlier run (done cells are always skipped).")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run again the cells that failed in an earlier run (done cells are always skipped).")] = False,
     device: DeviceOpt = "cpu",
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,

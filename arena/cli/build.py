@@ -26,8 +26,8 @@ def build(
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default: the local store, $ARENA_HOME).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Build only the first N examples of each split.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, key=value (repeatable); changes the version.")] = None,
-    download: Annotated[bool, typer.Option(help="Fetch the official source files when not on disk (mnist, cifar10).")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    download: Annotated[bool, typer.Option("--download", help="Fetch the official source files when not on disk (mnist, cifar10).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     push: Annotated[Optional[str], typer.Option(help="Then publish it: a Hugging Face dataset repo OWNER/NAME or an fsspec URL (see `arena push`).")] = None,
 ) -> None:
     """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.

@@ -27,8 +27,8 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice; 1 is best on a busy shared CPU).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the arena-result/1 JSON (default: $ARENA_HOME/results/<dataset>/<model>.json).")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    submit: Annotated[bool, typer.Option(help="Also file the result on the leaderboard, in LEADERBOARD/submissions/<dataset>/<slug>/ (needs --name and at least 3 seeds; checked before training).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    submit: Annotated[bool, typer.Option("--submit", help="Also file the result on the leaderboard, in LEADERBOARD/submissions/<dataset>/<slug>/ (needs --name and at least 3 seeds; checked before training).")] = False,
     name: Annotated[Optional[str], typer.Option(help="With --submit: the method's name on the leaderboard; its slug names the folder.")] = None,
     authors: Annotated[Optional[list[str]], typer.Option(help="With --submit: an author (repeat for several).")] = None,
     code_url: Annotated[Optional[str], typer.Option(help="With --submit: the code's http(s) URL (the method links to it).")] = None,
@@ -36,7 +36,7 @@ def evaluate(
     contact: Annotated[Optional[str], typer.Option(help="With --submit: an e-mail address or handle.")] = None,
     note: Annotated[Optional[str], typer.Option(help="With --submit: a free-text note shown on the page.")] = None,
     leaderboard: Annotated[Path, typer.Option(help="With --submit: the leaderboard folder.")] = Path("leaderboard"),
-    force: Annotated[bool, typer.Option(help="With --submit: replace this method's submission on this dataset.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --submit: replace this method's submission on this dataset.")] = False,
 ) -> None:
     """Train on train, select on val, report test: protocol v1, one arena-result/1 document.
 

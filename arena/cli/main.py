@@ -117,7 +117,7 @@ def subset(
     test: Annotated[Optional[int], typer.Option(help="Test NeFs to keep (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Dataset directory to write (default: the local store, NAME_subset/VERSION).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace OUT if it holds a NAME_subset dataset and nothing else (no other directory is ever replaced).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it holds a NAME_subset dataset and nothing else (no other directory is ever replaced).")] = False,
 ) -> None:
     """Write a seeded sample of a dataset's splits as a dataset of its own, NAME_subset."""
     from arena import format as fmt
