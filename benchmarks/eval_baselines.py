@@ -97,19 +97,11 @@ def main() -> None:
 
 
 def keep_freed_memory() -> None:
-    """Make glibc malloc serve every allocation from its heap and never give freed memory back.
+    """:func:`arena.eval._memory.keep_freed_memory`, or stop: the comparison needs it."""
+    from arena.eval._memory import keep_freed_memory as keep
 
-    glibc maps allocations above its mmap threshold (at most 32 MiB) afresh and unmaps them on
-    free, so each step's big activations are page-faulted and zeroed by the kernel again: that
-    is system CPU time. ``M_MMAP_MAX = 0`` and an unbounded ``M_TRIM_THRESHOLD`` keep them in
-    the process for reuse, at the cost of a resident size that stays at its peak.
-    """
-    import ctypes
-
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    if not (libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 2**31 - 1)):
-        raise OSError("mallopt refused M_MMAP_MAX / M_TRIM_THRESHOLD")
+    if not keep():
+        raise SystemExit("glibc's mallopt is not available here; run without --no-mmap")
 
 
 def compare_edge_list(args) -> None:

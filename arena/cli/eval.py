@@ -43,6 +43,7 @@ def evaluate(
     Nothing is written unless the whole run succeeds.
     """
     from arena import hub
+    from arena.eval import _memory
     from arena.eval import evaluate as run
     from arena.eval import result
     from arena.eval.protocol import parse_augment
@@ -54,6 +55,7 @@ def evaluate(
                            paper_url=paper_url, contact=contact, note=note, seeds=seeds,
                            dataset=dataset, root=leaderboard, force=force)
     augmentations = None if augment is None else parse_augment(augment)
+    _memory.apply_for_command()  # the graph baselines' big activations: no mmap/munmap per step
     document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
                    weight_decay=weight_decay, augment=augmentations, device=device, threads=threads,
                    progress=not quiet)

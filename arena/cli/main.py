@@ -49,6 +49,9 @@ def demo(
 
     _xla.apply_for_command()  # before anything uses JAX: every CPU core (not with ARENA_XLA_FLAGS=0)
     from arena import demo as run_demo
+    from arena.eval import _memory
+
+    _memory.apply_for_command()  # freed memory kept for reuse (not with ARENA_MALLOC=0)
 
     run_demo.run(model=model, seeds=seeds)
 
