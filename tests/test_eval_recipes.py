@@ -151,3 +151,30 @@ def test_arena_plot_draws_curves_of_several_results_and_refuses_one_without_hist
     run = CliRunner().invoke(arena_app, ["plot", str(stale), "-o", str(tmp_path / "x.png")])
     assert run.exit_code == 1 and "has no per-epoch history" in run.output
     assert "Traceback" not in run.output and not (tmp_path / "x.png").exists()
+
+
+def test_arena_eval_keeps_freed_memory_unless_arena_malloc_0_and_the_library_never_does(digits, tmp_path,
+                                                                                        monkeypatch):
+    from arena.eval import _memory
+
+    calls = []
+    monkeypatch.setattr(_memory, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setenv("ARENA_HOME", str(tmp_path / "home"))
+    model = _model(tmp_path, {"epochs": 1, "batch_size": 32})
+    evaluate(model, digits, seeds=1, progress=False)
+    assert calls == [], "evaluate() is a library call: it changes nothing process-wide"
+    args = [str(model), "--dataset", str(digits), "--seeds", "1", "--quiet"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert calls == [1]
+    monkeypatch.setenv("ARENA_MALLOC", "0")
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert calls == [1]
+
+
+def test_keep_freed_memory_sets_glibc_malloc_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = "from arena.eval._memory import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("True" if sys.platform.startswith("linux") else "False")
