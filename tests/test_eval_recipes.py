@@ -178,3 +178,17 @@ def test_keep_freed_memory_sets_glibc_malloc_in_a_fresh_process():
     code = "from arena.eval._memory import keep_freed_memory; print(keep_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ("True" if sys.platform.startswith("linux") else "False")
+
+
+def test_the_device_string_counts_threads_in_english_and_rerun_reads_it_back(digits, tmp_path):
+    from arena.leaderboard._rerun import _THREADS_RE
+
+    before = torch.get_num_threads()
+    try:
+        doc = evaluate(_model(tmp_path, {"epochs": 1, "batch_size": 32}), digits, seeds=1, threads=1,
+                       progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert doc["environment"]["device"].endswith(", 1 thread)")
+    assert _THREADS_RE.search(doc["environment"]["device"]).group(1) == "1"
+    assert _THREADS_RE.search("cpu (AMD EPYC, 2 threads)").group(1) == "2"

@@ -352,7 +352,8 @@ def _environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         where = f"cuda ({torch.cuda.get_device_name(device)})"
     else:
-        where = f"cpu ({_cpu_name()}, {torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        where = f"cpu ({_cpu_name()}, {n} thread{'' if n == 1 else 's'})"
     return {"packages": packages, "device": where, "python": platform.python_version(),
             "platform": platform.platform()}
 

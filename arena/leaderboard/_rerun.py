@@ -25,7 +25,7 @@ from arena.leaderboard._verify import Entry
 
 TOLERANCE = 0.01
 SAME = ("torch", "numpy")
-_THREADS_RE = re.compile(r"(\d+) threads\)$")
+_THREADS_RE = re.compile(r"(\d+) threads?\)$")
 
 
 @dataclasses.dataclass(frozen=True)
