@@ -87,7 +87,7 @@ def _explain(sha: str, built: dict[str, Any], pinned: dict[str, Any]) -> str:
         if files_a.get(path) != files_b.get(path):
             lines.append(f"  {path}: sha256 {str(files_a.get(path))[:12]} here, {str(files_b.get(path))[:12]} pinned")
     if len(lines) == 1:
-        lines.append("  no setting or file differs: the manifests differ in their layout (format.py's JSON writer)")
+        lines.append("  no setting or file differs: the manifests differ in their layout (arena.format's JSON writer)")
     return "\n".join(lines)
 
 
