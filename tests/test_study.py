@@ -341,10 +341,13 @@ def test_mnist_reproduction_config_is_the_grid_of_the_issue(monkeypatch):
     monkeypatch.setenv("ARENA_SOURCE_DIR", "/data")
     config = study_config.load(MNIST_CONFIG)
     cells = config.cells()
-    assert len(cells) == 3 * 2 * 3 * 3
-    grid = dict(config.grid)
-    assert grid["arch"] == ("siren", "rffnet", "mfn") and grid["init"] == ("shared", "random")
-    assert len(grid["hidden"]) == 3 and len(grid["steps"]) == 3
+    # three widths at 200 steps and three step counts at width 16, the shared cell once
+    assert len(cells) == 3 * 2 * 5
+    settings = {(dict(c.values)["hidden"], dict(c.values)["steps"]) for c in cells}
+    assert settings == {("16", "50"), ("16", "200"), ("16", "1000"), ("32", "200"), ("64", "200")}
+    for grid in config.grids:
+        grid = dict(grid)
+        assert grid["arch"] == ("siren", "rffnet", "mfn") and grid["init"] == ("shared", "random")
     assert dict(config.datasets[0].sizes) == {"train": 2000, "val": 500, "test": 1000}
     assert config.datasets[0].source == "/data/mnist"
     assert [(m.ref, m.seeds) for m in config.models] == [("baseline:mlp", 3), ("baseline:dws", 3)]
@@ -353,6 +356,23 @@ def test_mnist_reproduction_config_is_the_grid_of_the_issue(monkeypatch):
     assert dws.applies_to({"arch": "siren", "hidden": 32}) and not dws.applies_to({"arch": "mfn", "hidden": 32})
     assert not dws.applies_to({"arch": "siren", "hidden": 64})
     study_config.check_cells(cells)
+
+
+def test_several_grid_tables_run_the_union_of_their_products_once(tmp_path):
+    path = tmp_path / "grids.toml"
+    path.write_text('[dataset]\nrecipe = "digits"\n'
+                    '[[grid]]\ninit = ["shared", "random"]\nhidden = [8]\n'
+                    '[[grid]]\ninit = ["shared"]\nhidden = [8, 16]\n' + _MODEL)
+    ids = [c.id for c in study_config.load(path).cells()]
+    assert ids == ["digits,init=shared,hidden=8", "digits,init=random,hidden=8", "digits,init=shared,hidden=16"]
+
+
+def test_grid_tables_that_vary_different_settings_are_refused(tmp_path):
+    path = tmp_path / "grids.toml"
+    path.write_text('[dataset]\nrecipe = "digits"\n[[grid]]\ninit = ["shared"]\n[[grid]]\nhidden = [8]\n' + _MODEL)
+    result = _invoke("study", "sweep", path, "--out", tmp_path / "sweep", "--quiet")
+    assert "every [[grid]] table must vary the same settings" in _one_error_line(result)
+    assert not (tmp_path / "sweep" / "cells").exists()
 
 
 @pytest.mark.slow

@@ -178,7 +178,10 @@ def _config(path: Path | None, *, dataset, source, sizes, grid, set_, model, epo
         tables = [tables] if isinstance(tables, dict) else tables
         data["dataset"] = [{**t, **{k: v for k, v in zip(cfg.SPLITS, sizes) if v is not None}} for t in tables]
     if grid:
-        data["grid"] = {**data.get("grid", {}), **dict(_axis(item) for item in grid)}
+        axes = dict(_axis(item) for item in grid)
+        tables = data.get("grid", {})
+        data["grid"] = ([{**t, **axes} for t in tables] if isinstance(tables, list)
+                        else {**tables, **axes})
     if set_:
         from arena_builders import parse_assignments
 

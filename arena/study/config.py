@@ -15,6 +15,9 @@ A sweep's configuration (every key optional unless marked)::
     init = ["shared", "random"]
     hidden = [16, 32]
     steps = [100, 500]
+                                # or [[grid]] tables varying the same settings: the cells are
+                                # the union of their products (a cell in two is run once), e.g.
+                                # widths at one step count, then step counts at one width
 
     [settings]                  # fixed settings of every cell
     shard_size = 1000
@@ -139,7 +142,8 @@ class SweepConfig:
     """A whole sweep: datasets x grid, the fixed settings, the models and the NMI settings.
 
     ``grid`` is ``((setting, (value, ...)), ...)`` in the file's order; values are kept as
-    strings, the form ``arena-build --set`` takes.
+    strings, the form ``arena-build --set`` takes. ``grids`` holds every ``[[grid]]`` table when
+    the file gives several (``grid`` is then the first); the cells are the union of their products.
     """
 
     datasets: tuple[DatasetSpec, ...]
@@ -152,12 +156,14 @@ class SweepConfig:
     objective: str | None = None
     search_seed: int = 0
     space: tuple[Param, ...] = ()
+    grids: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
 
     def identity(self) -> dict[str, Any]:
         """The parts that define a sweep's cells and results; a sweep directory keeps this."""
         return {
             "datasets": [d.identity() for d in self.datasets],
-            "grid": {k: list(v) for k, v in self.grid},
+            "grid": ({k: list(v) for k, v in self.grid} if not self.grids
+                     else [{k: list(v) for k, v in g} for g in self.grids]),
             "settings": dict(self.settings),
             "arch_settings": {a: dict(s) for a, s in self.arch_settings},
             "models": [m.identity() for m in self.models],
@@ -172,11 +178,15 @@ class SweepConfig:
         if not self.grid:
             raise ConfigError("The grid is empty: give [grid] (or --grid) at least one setting with a list "
                               "of values, e.g. init = [\"shared\", \"random\"].")
-        keys = [k for k, _ in self.grid]
-        out = []
+        out, seen = [], set()
         for dataset in self.datasets:
-            for values in itertools.product(*(v for _, v in self.grid)):
-                out.append(self.cell(dataset, dict(zip(keys, values))))
+            for grid in self.grids or (self.grid,):
+                keys = [k for k, _ in grid]
+                for values in itertools.product(*(v for _, v in grid)):
+                    cell = self.cell(dataset, dict(zip(keys, values)))
+                    if cell.id not in seen:
+                        seen.add(cell.id)
+                        out.append(cell)
         return out
 
     def cell(self, dataset: DatasetSpec, values: Mapping[str, str]) -> Cell:
@@ -247,7 +257,17 @@ def parse(data: Mapping[str, Any], *, base: Path = Path("."), where: str = "the 
     datasets = tuple(_dataset(d, base, f"{where} [dataset]", source) for d in _list(raw_sets, "dataset", where))
     if len({d.name for d in datasets}) != len(datasets):
         raise ConfigError(f"{where}: two datasets share a name; give each [[dataset]] its own name.")
-    grid = _grid(_table(data.get("grid", {}), "grid", where), where)
+    raw_grid = data.get("grid", {})
+    if isinstance(raw_grid, list):
+        grids = tuple(_grid(_table(g, "grid", where), where) for g in raw_grid)
+        if any([k for k, _ in g] != [k for k, _ in grids[0]] for g in grids):
+            raise ConfigError(f"{where}: every [[grid]] table must vary the same settings in the same order "
+                              f"(found {' / '.join(', '.join(k for k, _ in g) for g in grids)}); give a "
+                              "setting that one table keeps fixed as a one-value list there.")
+        grid = grids[0] if grids else ()
+    else:
+        grids = ()
+        grid = _grid(_table(raw_grid, "grid", where), where)
     settings = _settings(_table(data.get("settings", {}), "settings", where), "settings", where)
     arch_raw = _table(data.get("arch_settings", {}), "arch_settings", where)
     arch_settings = tuple((a, tuple(_settings(_table(s, f"arch_settings.{a}", where), f"arch_settings.{a}",
@@ -267,7 +287,7 @@ def parse(data: Mapping[str, Any], *, base: Path = Path("."), where: str = "the 
         arch_settings=arch_settings, nmi_seed=_int(nmi.get("seed", 0), "nmi.seed", where, low=0),
         nmi_n_init=_int(nmi.get("n_init", 10), "nmi.n_init", where, low=1),
         objective=search.get("objective"), search_seed=_int(search.get("seed", 0), "search.seed", where, low=0),
-        space=space,
+        space=space, grids=grids if len(grids) > 1 else (),
     )
     if config.objective is not None:
         config.model(config.objective)
