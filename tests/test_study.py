@@ -231,12 +231,12 @@ def test_plot_writes_deterministic_figures_and_the_shared_vs_random_table(tiny_s
     names = sorted(p.name for p in (out / "figures").iterdir())
     assert names == sorted([f"accuracy_vs_{m}.{f}" for m in ("psnr", "psnr_offgrid", "offgrid_ratio", "nmi")
                            for f in ("png", "svg")]
-                           + ["points.json"])
+                           + ["points.json", "table.md"])
     assert (out / "figures" / "accuracy_vs_nmi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     before = {p.name: p.read_bytes() for p in (out / "figures").iterdir()}
     assert _invoke("study", "plot", out).exit_code == 0
     assert {p.name: p.read_bytes() for p in (out / "figures").iterdir()} == before
-    table = (out / "table.md").read_text()
+    table = (out / "figures" / "table.md").read_text()
     assert table in first.output
     for arch in ("siren", "mfn"):
         assert f"| {arch} | mlp | 1 |" in table
@@ -285,7 +285,7 @@ def test_a_diverged_fit_and_a_failing_model_are_recorded_plots_leave_them_out_an
     points = json.loads((out / "figures" / "points.json").read_text())
     for figure in ("accuracy_vs_psnr", "accuracy_vs_psnr_offgrid", "accuracy_vs_offgrid_ratio", "accuracy_vs_nmi"):
         assert points[figure] == {"mlp": [bad_model], "bad": []}
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in (out / "table.md").read_text().splitlines()}
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in (out / "figures" / "table.md").read_text().splitlines()}
     assert rows[diverged].endswith("| failed (fit) | failed | failed | failed | failed | failed |")
     assert rows[bad_model].endswith("| failed |")
 

@@ -10,8 +10,7 @@ and SVG with fixed names:
 - ``accuracy_and_quality_vs_steps`` (when steps vary): accuracy of the first model and on-grid
   quality against steps, one column per architecture, one line per init and width;
 - ``points.json``: exactly the points drawn, per figure and model, by cell id;
-
-and ``SWEEP_DIR/table.md`` (also returned): per architecture and model, the mean test accuracy
+- ``table.md`` (also returned): per architecture and model, the mean test accuracy
 of shared and random init over the pairs of cells that differ only in init, and the relative
 gain (the paper's Table 1), then every cell's numbers.
 
@@ -74,8 +73,8 @@ def plot(sweep_dir: str | Path, *, out: str | Path | None = None) -> PlotResult:
     fmt.write_text_atomic(figures / "points.json", json.dumps(points, indent=2, sort_keys=True) + "\n")
     files.append(figures / "points.json")
     table = render_table(records, models, metrics)
-    fmt.write_text_atomic(root / "table.md", table)
-    files.append(root / "table.md")
+    fmt.write_text_atomic(figures / "table.md", table)
+    files.append(figures / "table.md")
     return PlotResult(files=tuple(files), table=table, points=points)
 
 
