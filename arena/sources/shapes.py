@@ -17,7 +17,10 @@ The conventions (all coordinates in the normalised cube [-1, 1]^3, axis order as
   faces without area dropped, repeated faces (two-sided CAD exports) kept once.
 - **Occupancy**: generalised winding number > 0.5 (:func:`arena.sources.winding_numbers`) of the
   cleaned mesh, which is right on closed meshes and stays sensible on the open,
-  self-intersecting CAD meshes of ModelNet and ShapeNet, where ray parity fails.
+  self-intersecting CAD meshes of ModelNet and ShapeNet, where ray parity fails. ``labeller``
+  picks who computes it (``arena.sources._winding.label_inside``): ``"exact"`` (the default,
+  :data:`LABELLER`), ``"libigl"`` (libigl's fast winding numbers) or ``"auto"`` (libigl when
+  installed, else exact); exact and libigl differ on a few points in 10^5 right at the surface.
 
 :func:`shape_points` draws the three sets a :class:`arena.fit.ShapeTask` needs, from three
 independent random streams of one seed (``numpy.random.default_rng([seed, k])``, ``k`` = 0, 1, 2):
@@ -40,7 +43,7 @@ import numpy as np
 
 from arena.errors import ConfigError
 from arena.sources._base import Mesh
-from arena.sources._winding import mesh_arrays, winding_numbers
+from arena.sources._winding import label_inside, mesh_arrays
 
 PADDING = 0.1
 NOISE_STD = 0.02
@@ -49,6 +52,7 @@ NUM_SURFACE = 100_000
 NUM_EVAL_UNIFORM = 10_000
 NUM_EVAL_SURFACE = 10_000
 NUM_OFFGRID = 20_000
+LABELLER = "exact"  # what labels the point sets unless told otherwise (builders record it)
 _POOL, _EVAL, _OFFGRID = 0, 1, 2
 
 
@@ -154,6 +158,7 @@ def sample_points(
     noise_std: float = NOISE_STD,
     padding: float = PADDING,
     seed: int = 0,
+    labeller: str = LABELLER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The fitting pool of one mesh: uniform then near-surface points, and their occupancy.
 
@@ -165,6 +170,7 @@ def sample_points(
         padding: normalisation padding (see :func:`normalize_vertices`).
         seed: the random stream is ``default_rng([seed, 0])``, the pool stream of
             :func:`shape_points`, so both give the same pool.
+        labeller: ``"exact"`` (the default), ``"libigl"`` or ``"auto"`` (see the module docstring).
 
     Returns:
         ``(points float32 (n_uniform + n_surface, 3), occupancy bool (n_uniform + n_surface,))``.
@@ -173,7 +179,7 @@ def sample_points(
     vertices, faces = _prepared(vertices, faces, padding)
     rng = np.random.default_rng([seed, _POOL])
     points = _draw(vertices, faces, n_uniform, n_surface, noise_std, rng).astype(np.float32)
-    return points, winding_numbers(vertices, faces, points) > 0.5
+    return points, label_inside(vertices, faces, points, method=labeller)
 
 
 def shape_points(
@@ -188,11 +194,13 @@ def shape_points(
     n_offgrid: int = NUM_OFFGRID,
     noise_std: float = NOISE_STD,
     padding: float = PADDING,
+    labeller: str = LABELLER,
 ) -> ShapePoints:
     """The pool, eval and off-grid point sets of one mesh (see the module docstring).
 
-    One winding-number evaluation labels all three sets. Builders pass a seed that identifies the
-    shape (its source index, say), so every shape gets its own, reproducible points.
+    One winding-number evaluation (by ``labeller``, see the module docstring) labels all three
+    sets. Builders pass a seed that identifies the shape (its source index, say), so every shape
+    gets its own, reproducible points.
 
     Example:
         >>> import trimesh
@@ -211,16 +219,16 @@ def shape_points(
                  np.random.default_rng([seed, _EVAL]))
     offgrid = np.random.default_rng([seed, _OFFGRID]).uniform(-1.0, 1.0, (n_offgrid, 3))
     points = np.concatenate([pool, held, offgrid]).astype(np.float32)
-    inside = winding_numbers(vertices, faces, points) > 0.5  # labels of the stored float32 points
+    inside = label_inside(vertices, faces, points, method=labeller)  # of the stored float32 points
     cuts = np.cumsum([pool.shape[0], held.shape[0]])
     parts = np.split(points, cuts)
     labels = np.split(inside, cuts)
     return ShapePoints(parts[0], labels[0], parts[1], labels[1], parts[2], labels[2])
 
 
-def occupancy(vertices, faces, points) -> np.ndarray:
+def occupancy(vertices, faces, points, *, labeller: str = LABELLER) -> np.ndarray:
     """Inside test of points given in the mesh's own coordinates (bool ``(n,)``).
 
-    ``winding_numbers(*clean_mesh(vertices, faces), points) > 0.5``, the rule the point sets use.
+    Winding number > 0.5 of ``clean_mesh(vertices, faces)``, the rule the point sets use.
     """
-    return winding_numbers(*clean_mesh(vertices, faces), points) > 0.5
+    return label_inside(*clean_mesh(vertices, faces), points, method=labeller)
