@@ -27,7 +27,7 @@ from arena import hub
 from arena._progress import Display
 from arena.errors import ConfigError, ManifestError
 from arena.sources import open_source, shape_points
-from arena_builders import _card
+from arena_builders import _card, _distributed
 from arena_builders._recipe import Recipe, version_with
 
 SPLITS = ("train", "val", "test")
@@ -133,11 +133,16 @@ def make(
     examples are refused); the result is byte-identical to an uninterrupted build on the same
     machine. Two builds of the same directory never run at once: the second is refused
     (:class:`arena.hub.BusyError`). ``progress`` shows the bars (see the module docstring).
+    Under ``jax.distributed`` with several processes, each fits whole shards and process 0 writes
+    the manifest once all are written (:mod:`arena_builders._distributed`); same bytes.
     """
     t0 = time.perf_counter()
     revision = _revision()  # the code the build starts from, not whatever is checked out at its end
     source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
     p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
+    members = _distributed.group()
+    if members.count > 1:  # several processes under jax.distributed: each fits whole shards
+        return _distributed.make(p, source, revision, progress, members, t0)
     done = _complete(p, source)
     if done is None:
         busy = (f"Another arena-build is writing {p.out} now; wait for it to finish (a rerun then resumes "
@@ -173,8 +178,10 @@ def _complete(p: Plan, source) -> fmt.Manifest | None:
     return found
 
 
-def _fit_and_write(p: Plan, source, revision: str, bars: Display) -> Path:
-    """Fit the shards not yet complete in ``p.out``, then write the card and the manifest (last)."""
+def _fit_and_write(p: Plan, source, revision: str, bars: Display,
+                   members: _distributed.Group = _distributed.Group()) -> Path:
+    """Fit the shards not yet complete in ``p.out``, then write the card and the manifest (last);
+    in a group of processes, this process's share of them, and the manifest in process 0 only."""
     import jax
 
     from arena import fields, fit
@@ -190,9 +197,10 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display) -> Path:
     layout = field.layout()
     # one block size for the whole build (recorded): blocks never exceed a device's share of a shard
     devices = jax.local_devices()
-    block = min(fit.chunk_per_device(field, task, None, devices[0]), math.ceil(r.shard_size / len(devices)))
+    block = members.first("block", lambda: min(fit.chunk_per_device(field, task, None, devices[0]),
+                                                 math.ceil(r.shard_size / len(devices))))
     p.out.mkdir(parents=True, exist_ok=True)
-    if r.init == "shared":
+    if r.init == "shared" and members.leads:
         fmt.write_init(p.out / fmt.INIT_NAME, fit.shared_init(field, r.seed))
 
     shard_files: dict[str, list[str]] = {}
@@ -202,7 +210,7 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display) -> Path:
         count = max(1, math.ceil(len(pos) / r.shard_size))
         names = [fmt.shard_name(split, i, count) for i in range(count)]
         shard_files[split] = names
-        done = fmt.completed_shards(p.out, split, count, num_params=layout.num_params)
+        done = fmt.completed_shards(p.out, split, count, num_params=layout.num_params) if members.leads else set()
         for i, name in enumerate(names):
             chunk = pos[i * r.shard_size:(i + 1) * r.shard_size]
             if i in done:
@@ -210,6 +218,7 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display) -> Path:
                                  source.index[chunk])
             else:
                 todo.append((split, name, chunk))
+    todo = members.assign(todo)  # whole shards: process 0's list, split among the processes
     total = sum(len(chunk) for _, _, chunk in todo)
     drawn = None if image else bars.line("drawing occupancy points", total, "meshes", forward=False).advance
     fitted = bars.line(f"fitting {r.name}", total, "NeFs").advance
@@ -224,6 +233,9 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display) -> Path:
                          progress=fitted)
         _check_finite(name, result)
         fmt.write_shard(p.out / name, result.params, labels, index, result.metrics)
+        members.wrote(p.out, name)
+    if not members.gather(p.out):  # the others' shards are written and verified before the manifest
+        return p.out
 
     manifest = _manifest(p, source, field, task, shard_files, block, config.precision)
     _card.write(p.out, manifest, r, source, field, task, p.positions["train"], revision=revision,
@@ -344,6 +356,7 @@ def _signal(task) -> dict[str, Any]:
     signal = task.describe()
     if task.kind == "shape":
         from arena.sources import shapes
+        from arena.sources._winding import labeller
 
         signal["sampling"] = {
             "pool": {"uniform": shapes.NUM_UNIFORM, "near_surface": shapes.NUM_SURFACE},
@@ -352,6 +365,7 @@ def _signal(task) -> dict[str, Any]:
             "near_surface_noise_std": shapes.NOISE_STD,
             "normalisation": f"bounding box centred, longest side scaled to 2 / (1 + {shapes.PADDING})",
             "occupancy": "generalised winding number > 0.5, after removing duplicated faces",
+            "labeller": labeller(shapes.LABELLER),  # "exact" or "libigl-<version>"
             "seed": "the shape's source index",
         }
     return signal

@@ -29,28 +29,47 @@ def build(
     download: Annotated[bool, typer.Option("--download", help="Fetch the official source files when not on disk (mnist, cifar10).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     push: Annotated[Optional[str], typer.Option(help="Then publish it: a Hugging Face dataset repo OWNER/NAME or an fsspec URL (see `arena push`).")] = None,
+    coordinator: Annotated[Optional[str], typer.Option(metavar="HOST:PORT", help="Build on several processes or hosts (one per GPU) under jax.distributed: process 0's HOST:PORT, the same for all (or $ARENA_COORDINATOR).", rich_help_panel="Several processes")] = None,
+    num_processes: Annotated[Optional[str], typer.Option("--num-processes", metavar="N", help="How many processes build together (or $ARENA_NUM_PROCESSES).", rich_help_panel="Several processes")] = None,
+    process_id: Annotated[Optional[str], typer.Option("--process-id", metavar="I", help="This process's number, 0 to N-1 (or $ARENA_PROCESS_ID); process 0 writes the manifest.", rich_help_panel="Several processes")] = None,
 ) -> None:
     """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.
 
     A killed build resumes from its complete shards when rerun with the same arguments. On CPU
     it fits with one single-threaded XLA device per core (``ARENA_XLA_FLAGS=0`` keeps your own
-    XLA and JAX settings).
+    XLA and JAX settings). With --coordinator, --num-processes and --process-id, N processes
+    (started alike, e.g. by srun) each fit whole shards into one shared --out; the output is the
+    same bytes.
     """
     from arena import _xla
 
     _xla.apply_for_command()  # before anything uses JAX
     from arena_builders import parse_assignments, print_build_summary, recipe
     from arena_builders._build import make
+    from arena_builders._distributed import initialize, launch_settings, stop_others
 
+    launch = launch_settings(coordinator, num_processes, process_id)
     if push is not None:
         from arena import hub
 
         hub.check_target(push)  # a malformed target fails now, not after the build
     if source is not None and not source.startswith("hf://"):
         source = Path(source).expanduser()
-    built = make(recipe(name), source_path=source, out=out, limit=limit,
-                 overrides=parse_assignments(set_ or []), progress=not quiet, download=download)
+    chosen, overrides = recipe(name), parse_assignments(set_ or [])
+    if launch is not None:
+        initialize(launch)  # before anything uses JAX; never at import
+    try:
+        built = make(chosen, source_path=source, out=out, limit=limit,
+                     overrides=overrides, progress=not quiet, download=download)
+    except BaseException as exc:
+        if launch is not None:
+            stop_others(exc)  # the others stop too, with one line naming this process
+        raise
     path = built.path
+    if launch is not None and not launch.leads:
+        Console(soft_wrap=True).print(f"process {launch.process_id} of {launch.num_processes}: its shards "
+                                      f"are in {path}; process 0 reports the build", highlight=False)
+        return
     if built.fresh:
         print_build_summary(Console(), built)
         Console().print(f"[green]built[/] {path}", highlight=False)
