@@ -1,10 +1,12 @@
-"""Matrix products of neural-field layers, and the fused SIREN image step, through a CPU kernel.
+"""Matrix products of neural-field layers, and the fused SIREN steps, through a CPU kernel.
 
 Contract:
 
-- :func:`matmul` computes ``a @ b`` for float32 matrices and :func:`siren_mse` a SIREN's image
+- :func:`matmul` computes ``a @ b`` for float32 matrices, :func:`siren_mse` a SIREN's image
   MSE with all its parameter gradients in one call (the fused step behind ``Siren.fused_mse``
-  and ``ImageTask.loss``). Both run through ``_kernels/dense_cpu.cc`` (register-blocked AVX2 +
+  and ``ImageTask.loss``) and :func:`siren_bce` its occupancy loss (binary cross-entropy with
+  logits, at each NeF's own points) with its logits and gradients (behind ``Siren.fused_bce``
+  and ``ShapeTask.loss``). All run through ``_kernels/dense_cpu.cc`` (register-blocked AVX2 +
   FMA loops, registered with XLA through its typed FFI) where it can be used, else through XLA;
   the two agree to float32 rounding, not bit for bit, so a build records which one ran
   (``fit.dense`` in the manifest).
@@ -24,7 +26,8 @@ Contract:
 
 What the kernel and the fused step are worth is in docs/measurements.md
 (``benchmarks/matmul_ceiling.py``, ``benchmarks/fit_ablation.py``); the fused step's gradients
-are checked against XLA's autodiff of :meth:`Siren.apply` in ``tests/test_dense.py``.
+are checked against XLA's autodiff of :meth:`Siren.apply` in ``tests/test_dense.py`` (image)
+and ``tests/test_occupancy_kernel.py`` (occupancy).
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ def _load() -> tuple[bool, str]:
         warnings.warn(f"arena: the CPU dense kernel is unavailable, using XLA's products ({err})", stacklevel=3)
         return False, str(err)
     if not _LOADED:
-        for name in ("arena_dense_nn", "arena_dense_nt", "arena_siren_mse"):
+        for name in ("arena_dense_nn", "arena_dense_nt", "arena_siren_mse", "arena_siren_bce"):
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
         _LOADED.append(lib)
     return True, ""
@@ -250,6 +253,61 @@ def siren_mse(layers, coords, values, kind: str = "auto", sine: str = "auto"):
         return None
     loss, mse = _siren_mse(tuple(tuple(layer) for layer in layers), coords, values)
     return loss, jax.lax.stop_gradient(mse)
+
+
+def _siren_bce_call(layers, points, index, labels):
+    flat = [x for layer in layers for x in layer]
+    out = [jax.ShapeDtypeStruct(labels.shape[-1:], jnp.float32), jax.ShapeDtypeStruct(labels.shape, jnp.float32)]
+    out += [jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in flat]
+    call = jax.ffi.ffi_call("arena_siren_bce", out, vmap_method="broadcast_all")
+    bce, logits, *grads = call(points, index, labels, *flat)
+    return bce, logits, tuple(zip(grads[::2], grads[1::2]))
+
+
+@jax.custom_vjp
+def _siren_bce(layers, points, index, labels):
+    bce, logits, _ = _siren_bce_call(layers, points, index, labels)
+    return bce.mean(), logits
+
+
+def _siren_bce_fwd(layers, points, index, labels):
+    bce, logits, grads = _siren_bce_call(layers, points, index, labels)
+    return (bce.mean(), logits), grads
+
+
+def _siren_bce_bwd(grads, cotangents):
+    g, _ = cotangents  # the logits leave siren_bce through stop_gradient: no cotangent
+    return jax.tree.map(lambda x: g * x, grads), None, None, None
+
+
+_siren_bce.defvjp(_siren_bce_fwd, _siren_bce_bwd)
+
+
+def siren_bce(layers, coords, labels, index=None, kind: str = "auto", sine: str = "auto"):
+    """The occupancy loss of a SIREN at ``coords (P, in)``, or at ``coords[index]``, fused.
+
+    ``layers`` as for :func:`siren_mse`; ``labels (P, C)`` in [0, 1]. With ``index`` (``(P,)``
+    integers), ``coords (M, in)`` is a pool and the points are its rows ``index`` (clamped to
+    ``[0, M)``, as a gather), read by the kernel itself, tile by tile ahead of the compute,
+    instead of a gathered copy. The loss is the mean over points and channels of the binary
+    cross-entropy with logits, ``-y log sigmoid(z) - (1 - y) log sigmoid(-z)``, computed in the
+    stable form ``y softplus(-z) + (1 - y) softplus(z)`` (``optax.sigmoid_binary_cross_entropy``
+    to float32 rounding), differentiable in ``layers`` only. Returns ``(loss, logits)``, the
+    logits ``(P, C)`` without gradient; or ``None`` where the kernel does not apply (as for
+    :func:`siren_mse`). Each NeF runs at its own points: under ``vmap`` every argument may be
+    batched. One kernel call runs the forward pass, the loss and every gradient.
+    """
+    arrays = [coords, labels, *(x for layer in layers for x in layer)]
+    if any(x.dtype != jnp.float32 for x in arrays) or _sine.resolve_pi(sine) is not _sine.sinpi:
+        return None
+    if not use_kernel(kind):
+        return None
+    points = coords.shape[0] if index is None else index.shape[0]
+    if labels.shape[:1] != (points,):
+        raise ValueError(f"siren_bce needs labels (P, C) for P = {points} points; got labels {labels.shape}")
+    index = jnp.arange(points, dtype=jnp.int32) if index is None else index.astype(jnp.int32)
+    loss, logits = _siren_bce(tuple(tuple(layer) for layer in layers), coords, index, labels)
+    return loss, jax.lax.stop_gradient(logits)
 
 
 def matmul(a: jax.Array, b: jax.Array, kind: str = "auto") -> jax.Array:

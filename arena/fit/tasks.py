@@ -234,18 +234,25 @@ class ShapeTask:
         n_in = data["num_inside"]
         half = self.points_per_step // 2
         idx = self.draw(data, key)
-        # The batch is stored transposed, (3, points), behind a barrier that keeps XLA from
-        # folding the transpose away. A SIREN works feature-major; without this XLA's products
-        # contract the points' major axis in the first layer's weight gradient, a slow layout
-        # (the CPU kernel needs this layout anyway; docs/measurements.md).
-        coords = jax.lax.optimization_barrier(data["points"][idx].T).T
-        logits = field.apply(params, coords)[:, 0]
         # The pool is sorted inside first, so the labels of the draws are known without a gather
         # (a gather per step costs time): inside draws are inside unless the shape has no inside
         # point (index 0 is then an outside one), outside draws are outside unless every point
         # is inside (index m - 1 is then an inside one).
         labels = jnp.concatenate([jnp.full(half, n_in > 0), jnp.full(half, n_in >= m)])
-        loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()
+        # a field may compute the loss and its gradients in one fused step (the SIREN on CPU),
+        # reading the drawn points from the pool itself
+        fused = getattr(field, "fused_bce", None)
+        out = None if fused is None else fused(params, data["points"], labels.astype(jnp.float32), idx)
+        if out is None:
+            # The batch is stored transposed, (3, points), behind a barrier that keeps XLA from
+            # folding the transpose away. A SIREN works feature-major; without this XLA's
+            # products contract the points' major axis in the first layer's weight gradient, a
+            # slow layout (the CPU kernel needs this layout anyway; docs/measurements.md).
+            coords = jax.lax.optimization_barrier(data["points"][idx].T).T
+            logits = field.apply(params, coords)[:, 0]
+            loss = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)).mean()
+        else:
+            loss, logits = out
         return loss, metrics.iou(logits > 0, labels, axis=0)
 
     def metrics(self, field, params, data) -> dict:

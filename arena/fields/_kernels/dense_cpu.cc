@@ -7,7 +7,9 @@
 //
 //   arena_dense_nn: C[b] = A[b] @ B[b]     A (.., M, K), B (.., K, N) -> C (.., M, N)
 //   arena_dense_nt: C[b] = A[b] @ B[b]^T   A (.., M, P), B (.., N, P) -> C (.., M, N)
-//   arena_siren_mse: a SIREN's image MSE and all its gradients in one call (see SirenMse below)
+//   arena_siren_mse: a SIREN's image MSE and all its gradients in one call (see SirenStep below)
+//   arena_siren_bce: a SIREN's occupancy BCE-with-logits loss, its logits and all its gradients
+//                    in one call, each NeF at its own points (see SirenStep below)
 //
 // Compiled with -mavx2 -mfma on first use by arena/fields/_dense.py, which loads it only on CPUs
 // that have both.
@@ -207,8 +209,9 @@ ffi::Error Dense(ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b, ffi::ResultBu
 }
 
 // ---------------------------------------------------------------------------------------------
-// A whole SIREN image-fitting step per NeF: forward pass, MSE and every gradient, over tiles of
-// kTile pixels. The products above run over all of a block's activations (NeFs x width x pixels,
+// A whole SIREN fitting step per NeF: forward pass, loss (the MSE of an image, or the binary
+// cross-entropy with logits of occupancy labels at points drawn from the NeF's pool) and every
+// gradient, over tiles of kTile pixels (or points). The products above run over all of a block's activations (NeFs x width x pixels,
 // megabytes), and the passes between them (bias, sine, cosine, gradient products) were bound by
 // memory traffic. A SIREN is independent per pixel except for its parameter gradients, so here
 // each tile of pixels goes through every layer and back while its activations (kTile x width
@@ -339,18 +342,63 @@ void sine_backward_tile(const float* gh, const float* d, float* gu, float* db, i
 
 // Per-thread buffers of the fused step, grown to the largest SIREN seen and reused.
 struct SirenScratch {
-  std::vector<float> s, d, gh, gu, at, wt, dwt, gy;
+  std::vector<float> s, d, gh, gu, at, wt, dwt, gy, xg;
   std::vector<double> sse;
 };
 
+// exp(x) of 8 lanes for x <= 0 (0 below -87.3, where 2^n would leave the normal range):
+// x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, the first exact in n ln2_hi), the
+// Taylor polynomial of e^r to degree 7 (relative error < 1e-8), times 2^n from the exponent bits.
+inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.4426950408889634f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440054690583e-4f), r);
+  constexpr float inv_fact[8] = {1.0f, 1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
+  __m256 p = _mm256_set1_ps(inv_fact[7]);
+  UNROLL for (int i = 6; i >= 0; --i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(inv_fact[i]));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  return _mm256_and_ps(e, _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ));
+}
+
+// log1p(e) of 8 lanes for e in [0, 1]: 2 atanh(s) with s = e / (2 + e) in [0, 1/3], its odd
+// series to s^17 (relative error < 1e-8).
+inline __m256 log1p_unit(__m256 e) {
+  const __m256 s = _mm256_div_ps(e, _mm256_add_ps(_mm256_set1_ps(2.0f), e));
+  const __m256 s2 = _mm256_mul_ps(s, s);
+  __m256 p = _mm256_set1_ps(2.0f / 17);
+  UNROLL for (int k = 7; k >= 0; --k) p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(2.0f / (2 * k + 1)));
+  return _mm256_mul_ps(p, s);
+}
+
+// Binary cross-entropy with logits of 8 lanes, in the stable form: with softplus(z) =
+// max(z, 0) + log1p(exp(-|z|)), the loss -y log sigmoid(z) - (1 - y) log sigmoid(-z) is
+// y softplus(-z) + (1 - y) softplus(z), and its derivative sigmoid(z) - y.
+inline void bce_lanes(__m256 z, __m256 y, __m256* loss, __m256* dz) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 e = exp_nonpositive(_mm256_sub_ps(zero, _mm256_max_ps(z, _mm256_sub_ps(zero, z))));
+  const __m256 l = log1p_unit(e);
+  const __m256 sp_pos = _mm256_add_ps(_mm256_max_ps(z, zero), l);                     // softplus(z)
+  const __m256 sp_neg = _mm256_add_ps(_mm256_max_ps(_mm256_sub_ps(zero, z), zero), l);  // softplus(-z)
+  *loss = _mm256_add_ps(_mm256_mul_ps(y, sp_neg), _mm256_mul_ps(_mm256_sub_ps(one, y), sp_pos));
+  const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));  // sigmoid(|z|)
+  const __m256 sig = _mm256_blendv_ps(_mm256_mul_ps(e, r), r, _mm256_cmp_ps(z, zero, _CMP_GE_OQ));
+  *dz = _mm256_sub_ps(sig, y);
+}
+
+enum class Loss { kMse, kBce };
+
 // The linear output layer for `rows` (<= 8) pixels of a tile, from the last sine layer's
-// activations h (rows x H) and derivative d: the error against t (rows x C), its gradients for
+// activations h (rows x H) and derivative d: the loss against t (rows x C), its gradients for
 // the output weights (transposed, sc.dwt) and bias (db), and the last sine layer's
-// g_u = (g_y W^T) * d with its bias gradient (dblast); squared errors add to sc.sse. `full`
-// (rows == 8) unrolls the pixels.
-template <bool full>
+// g_u = (g_y W^T) * d with its bias gradient (dblast). kMse: squared errors add to sc.sse;
+// kBce: t holds labels, the outputs are logits (written to `logits`, rows x C) and their
+// binary cross-entropies add to sc.sse. `full` (rows == 8) unrolls the pixels.
+template <Loss loss, bool full>
 inline void output_group(const float* h, const float* t, const float* d, float* gu, int64_t rows, int64_t H,
-                         int64_t C, float gscale, const float* bias, float* db, float* dblast, SirenScratch& sc) {
+                         int64_t C, float gscale, const float* bias, float* db, float* dblast, SirenScratch& sc,
+                         float* logits = nullptr) {
   const int64_t n = full ? 8 : rows;
   for (int64_t ch = 0; ch < C; ++ch) {
     const float* w = sc.wt.data() + ch * H;
@@ -362,11 +410,28 @@ inline void output_group(const float* h, const float* t, const float* d, float* 
     });
     alignas(32) float y[8];
     _mm256_store_ps(y, hsum8(acc));
-    for (int64_t q = 0; q < n; ++q) {
-      const float r = y[q] + bias[ch] - t[q * C + ch];
-      sc.sse[ch] += static_cast<double>(r) * r;
-      sc.gy[q * C + ch] = gscale * r;
-      db[ch] += gscale * r;
+    if constexpr (loss == Loss::kMse) {
+      for (int64_t q = 0; q < n; ++q) {
+        const float r = y[q] + bias[ch] - t[q * C + ch];
+        sc.sse[ch] += static_cast<double>(r) * r;
+        sc.gy[q * C + ch] = gscale * r;
+        db[ch] += gscale * r;
+      }
+    } else {
+      alignas(32) float lab[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bce[8], dz[8];
+      for (int64_t q = 0; q < n; ++q) lab[q] = t[q * C + ch];
+      const __m256 z = _mm256_add_ps(_mm256_load_ps(y), _mm256_set1_ps(bias[ch]));
+      __m256 lv, gv;
+      bce_lanes(z, _mm256_load_ps(lab), &lv, &gv);
+      _mm256_store_ps(y, z);
+      _mm256_store_ps(bce, lv);
+      _mm256_store_ps(dz, gv);
+      for (int64_t q = 0; q < n; ++q) {
+        logits[q * C + ch] = y[q];
+        sc.sse[ch] += bce[q];
+        sc.gy[q * C + ch] = gscale * dz[q];
+        db[ch] += gscale * dz[q];
+      }
     }
   }
   for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
@@ -393,12 +458,26 @@ inline void output_group(const float* h, const float* t, const float* d, float* 
   });
 }
 
-// One NeF. x (P x in) coordinates, t (P x C) targets; a[l] (in_l x out_l) and c[l] (out_l) the
-// layers (the sine layers' already scaled by omega0 / pi); da, dc their gradients (overwritten);
-// mse (C) the per-channel mean squared errors. The loss is their mean over channels.
-void siren_mse_one(const float* x, const float* t, const float* const* a, const float* const* c,
-                   float* const* da, float* const* dc, float* mse, int64_t P, int64_t in, int64_t H,
-                   int64_t C, int64_t L, SirenScratch& sc) {
+// Copies the points idx[p0 .. p0 + T) of a pool x (M x in) into xg (T x in), each index clamped
+// to [0, M) as XLA's gather does. A pool is megabytes and the draws are random, so every row is
+// a cache miss; the fused step copies the next tile's rows while the current tile computes
+// (its loads are independent of that work, so the misses overlap it).
+inline void gather_rows(const float* x, const int32_t* idx, int64_t p0, int64_t T, int64_t M, int64_t in,
+                        float* xg) {
+  for (int64_t p = 0; p < T; ++p)
+    std::copy_n(x + std::min<int64_t>(std::max<int64_t>(idx[p0 + p], 0), M - 1) * in, in, xg + p * in);
+}
+
+// One NeF. x (P x in) coordinates, t (P x C) targets (kMse) or labels (kBce); a[l] (in_l x
+// out_l) and c[l] (out_l) the layers (the sine layers' already scaled by omega0 / pi); da, dc
+// their gradients (overwritten); per (C) the per-channel mean over points of the squared error
+// (kMse) or of the binary cross-entropy with logits (kBce, which also writes the logits, P x C).
+// The loss is their mean over channels. kBce reads its points through `idx` (P): point p is
+// row idx[p] of x (M x in), a pool.
+template <Loss loss>
+void siren_step_one(const float* x, const int32_t* idx, int64_t M, const float* t, const float* const* a,
+                    const float* const* c, float* const* da, float* const* dc, float* per, float* logits,
+                    int64_t P, int64_t in, int64_t H, int64_t C, int64_t L, SirenScratch& sc) {
   const int64_t hidden = L - 1;  // sine layers
   sc.s.resize(hidden * kTile * H);
   sc.d.resize(hidden * kTile * H);
@@ -408,6 +487,10 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
   sc.wt.resize(C * H);
   sc.dwt.assign(C * H, 0.0f);
   sc.gy.resize(8 * C);
+  if (loss == Loss::kBce) {  // two tiles of drawn points: this tile's and the next's
+    sc.xg.resize(2 * kTile * in);
+    gather_rows(x, idx, 0, std::min(kTile, P), M, in, sc.xg.data());
+  }
   sc.sse.assign(C, 0.0);
   for (int64_t l = 0; l < L; ++l) {
     const int64_t rows = l == 0 ? in : H, cols = l == L - 1 ? C : H;
@@ -419,11 +502,18 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
       for (int64_t j = 0; j < H; ++j) sc.at[(l - 1) * H * H + j * H + i] = a[l][i * H + j];
   for (int64_t i = 0; i < H; ++i)
     for (int64_t k = 0; k < C; ++k) sc.wt[k * H + i] = a[L - 1][i * C + k];
-  const float gscale = 2.0f / static_cast<float>(P * C);
+  const float gscale = (loss == Loss::kMse ? 2.0f : 1.0f) / static_cast<float>(P * C);
 
   for (int64_t p0 = 0; p0 < P; p0 += kTile) {
     const int64_t T = std::min(kTile, P - p0);
     const float* xt = x + p0 * in;
+    if constexpr (loss == Loss::kBce) {  // this tile's points were copied with the previous tile
+      float* const here = sc.xg.data() + (p0 / kTile % 2) * kTile * in;
+      xt = here;
+      const int64_t next = p0 + T;
+      if (next < P)
+        gather_rows(x, idx, next, std::min(kTile, P - next), M, in, sc.xg.data() + (next / kTile % 2) * kTile * in);
+    }
     // forward through the sine layers
     const float* h = xt;
     int64_t k = in;
@@ -440,12 +530,13 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
     float* const dblast = dc[hidden - 1];
     for (int64_t q0 = 0; q0 < T; q0 += 8) {
       const int64_t n = std::min<int64_t>(8, T - q0);
+      float* const out = loss == Loss::kBce ? logits + (p0 + q0) * C : nullptr;
       if (n == 8)
-        output_group<true>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, 8, H, C, gscale,
-                           c[L - 1], dc[L - 1], dblast, sc);
+        output_group<loss, true>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, 8, H, C,
+                                 gscale, c[L - 1], dc[L - 1], dblast, sc, out);
       else
-        output_group<false>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, n, H, C, gscale,
-                            c[L - 1], dc[L - 1], dblast, sc);
+        output_group<loss, false>(h + q0 * H, t + (p0 + q0) * C, dlast + q0 * H, sc.gu.data() + q0 * H, n, H, C,
+                                  gscale, c[L - 1], dc[L - 1], dblast, sc, out);
     }
     // backward through the sine layers
     for (int64_t l = hidden - 1; l >= 0; --l) {
@@ -457,36 +548,51 @@ void siren_mse_one(const float* x, const float* t, const float* const* a, const 
   }
   for (int64_t i = 0; i < H; ++i)
     for (int64_t ch = 0; ch < C; ++ch) da[L - 1][i * C + ch] = sc.dwt[ch * H + i];
-  for (int64_t ch = 0; ch < C; ++ch) mse[ch] = static_cast<float>(sc.sse[ch] / static_cast<double>(P));
+  for (int64_t ch = 0; ch < C; ++ch) per[ch] = static_cast<float>(sc.sse[ch] / static_cast<double>(P));
 }
 
-// Arguments: x (B, P, in), t (B, P, C), then weight (B, in_l, out_l) and bias (B, out_l) of each
-// of the L layers. Results: mse (B, C), then the gradient of the loss (the mean of mse) with
+// Arguments: x (B, P, in) (kMse) or a pool x (B, M, in) and the indices of the points drawn
+// from it, idx (B, P) int32 (kBce); t (B, P, C); then weight (B, in_l, out_l) and bias (B, out_l)
+// of each of the L layers. Results: the per-channel loss (B, C) (mse or bce), for kBce the
+// logits (B, P, C), then the gradient of the loss (the mean of the per-channel loss) with
 // respect to each weight and bias, in the same order and shapes.
-ffi::Error SirenMse(ffi::RemainingArgs args, ffi::RemainingRets rets) {
+template <Loss loss>
+ffi::Error SirenStep(ffi::RemainingArgs args, ffi::RemainingRets rets) {
+  constexpr bool bce = loss == Loss::kBce;
+  constexpr size_t extra = bce ? 1 : 0;  // the indices among the arguments, the logits among the results
   const auto bad = [](const char* what) {
-    return ffi::Error::InvalidArgument(std::string("arena_siren_mse: ") + what);
+    return ffi::Error::InvalidArgument(std::string(bce ? "arena_siren_bce: " : "arena_siren_mse: ") + what);
   };
-  if (args.size() < 6 || args.size() % 2 != 0 || rets.size() != args.size() - 1)
-    return bad("expected x, t, then a weight and a bias per layer (at least two layers)");
-  const int64_t L = (args.size() - 2) / 2;
+  if (args.size() < 6 + extra || (args.size() - extra) % 2 != 0 || rets.size() != args.size() - 1)
+    return bad(bce ? "expected x, idx, t, then a weight and a bias per layer (at least two layers)"
+                   : "expected x, t, then a weight and a bias per layer (at least two layers)");
+  const int64_t L = (args.size() - 2 - extra) / 2;
   auto x = args.get<ffi::Buffer<ffi::F32>>(0);
-  auto t = args.get<ffi::Buffer<ffi::F32>>(1);
-  auto mse = rets.get<ffi::Buffer<ffi::F32>>(0);
-  if (!x || !t || !mse) return bad("x, t and mse must be float32 buffers");
+  auto t = args.get<ffi::Buffer<ffi::F32>>(1 + extra);
+  auto per = rets.get<ffi::Buffer<ffi::F32>>(0);
+  auto logits = rets.get<ffi::Buffer<ffi::F32>>(extra);  // the loss again for kMse (unused)
+  if (!x || !t || !per || !logits) return bad("x, t and the results must be float32 buffers");
   // leading dimensions are a batch of NeFs (as vmap leaves them); the last two are the matrix
   int64_t B, P, in, Bt, Pt, C;
-  if (!split(x->dimensions(), &B, &P, &in) || !split(t->dimensions(), &Bt, &Pt, &C) || B != Bt || P != Pt ||
-      P < 1 || in < 1 || C < 1)
+  if (!split(x->dimensions(), &B, &P, &in) || !split(t->dimensions(), &Bt, &Pt, &C) || B != Bt ||
+      (!bce && P != Pt) || P < 1 || in < 1 || C < 1)
     return bad("x and t must be (.., P, in) and (.., P, C) with the same leading dimensions");
+  const int64_t M = P;  // kBce: x is the pool, of M points; P is the number drawn
+  const int32_t* idx = nullptr;
+  if constexpr (bce) {
+    auto ib = args.get<ffi::Buffer<ffi::S32>>(1);
+    if (!ib || ib->element_count() != static_cast<size_t>(B * Pt)) return bad("idx must be int32 (.., P)");
+    idx = ib->typed_data();
+    P = Pt;
+  }
   std::vector<const float*> a(L), c(L);
   std::vector<float*> da(L), dc(L);
   int64_t H = 0;
   for (int64_t l = 0; l < L; ++l) {
-    auto w = args.get<ffi::Buffer<ffi::F32>>(2 + 2 * l);
-    auto b = args.get<ffi::Buffer<ffi::F32>>(3 + 2 * l);
-    auto dw = rets.get<ffi::Buffer<ffi::F32>>(1 + 2 * l);
-    auto db = rets.get<ffi::Buffer<ffi::F32>>(2 + 2 * l);
+    auto w = args.get<ffi::Buffer<ffi::F32>>(2 + extra + 2 * l);
+    auto b = args.get<ffi::Buffer<ffi::F32>>(3 + extra + 2 * l);
+    auto dw = rets.get<ffi::Buffer<ffi::F32>>(1 + extra + 2 * l);
+    auto db = rets.get<ffi::Buffer<ffi::F32>>(2 + extra + 2 * l);
     if (!w || !b || !dw || !db) return bad("every weight, bias and gradient must be a float32 buffer");
     const auto wd = w->dimensions();
     if (l == 0 && wd.size() >= 2) H = wd[wd.size() - 1];
@@ -501,7 +607,9 @@ ffi::Error SirenMse(ffi::RemainingArgs args, ffi::RemainingRets rets) {
     da[l] = (*dw)->typed_data();
     dc[l] = (*db)->typed_data();
   }
-  if ((*mse)->element_count() != static_cast<size_t>(B * C)) return bad("mse must be (.., C)");
+  if ((*per)->element_count() != static_cast<size_t>(B * C))
+    return bad(bce ? "bce must be (.., C)" : "mse must be (.., C)");
+  if (bce && (*logits)->element_count() != static_cast<size_t>(B * P * C)) return bad("logits must be (.., P, C)");
   thread_local SirenScratch scratch;
   std::vector<const float*> ai(L), ci(L);
   std::vector<float*> dai(L), dci(L);
@@ -513,8 +621,9 @@ ffi::Error SirenMse(ffi::RemainingArgs args, ffi::RemainingRets rets) {
       dai[l] = da[l] + i * rows * cols;
       dci[l] = dc[l] + i * cols;
     }
-    siren_mse_one(x->typed_data() + i * P * in, t->typed_data() + i * P * C, ai.data(), ci.data(),
-                  dai.data(), dci.data(), (*mse)->typed_data() + i * C, P, in, H, C, L, scratch);
+    siren_step_one<loss>(x->typed_data() + i * M * in, bce ? idx + i * P : nullptr, M, t->typed_data() + i * P * C,
+                         ai.data(), ci.data(), dai.data(), dci.data(), (*per)->typed_data() + i * C,
+                         bce ? (*logits)->typed_data() + i * P * C : nullptr, P, in, H, C, L, scratch);
   }
   return ffi::Error::Success();
 }
@@ -533,5 +642,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_dense_nt, Dense<true>,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_siren_mse, SirenMse,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_siren_mse, SirenStep<Loss::kMse>,
+                              ffi::Ffi::Bind().RemainingArgs().RemainingRets());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_siren_bce, SirenStep<Loss::kBce>,
                               ffi::Ffi::Bind().RemainingArgs().RemainingRets());
