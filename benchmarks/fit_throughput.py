@@ -29,6 +29,11 @@ Prints NeF-steps/s for each, the ratios a/b and a/c, the achieved GFLOP/s of (a)
 float32 matmul peak measured here (best of numpy, torch and JAX on 2048x2048), and the mean
 PSNR (on-grid and off-grid) of (a) after the full step count. The last line is JSON.
 
+``--dense`` picks (a)'s (and (b')'s) fused step as ``Siren(dense=...)`` does: ``auto`` is the CPU
+kernel on CPUs and the Pallas kernel on GPUs, ``pallas`` forces the Pallas kernel (interpreted
+off GPUs: a dry run only), ``xla`` none. ``--unfused`` also times (a) with ``dense="xla"`` (XLA's
+autodiff of ``Siren.apply``, no fused step) in the same process, with its PSNR.
+
     python benchmarks/fit_throughput.py            # ~4 minutes on 2 cores
     bash benchmarks/gpu_check.sh                   # GPU: all 70,000 digits, float32 then TF32
 """
@@ -65,10 +70,10 @@ def flops_per_nef_step(pixels: int, hidden: int, channels: int) -> float:
     return 3 * 2 * pixels * (2 * hidden + hidden * hidden + hidden * channels)
 
 
-def arena_rounds(images, steps, repeats, precision):
+def arena_rounds(images, steps, repeats, precision, dense="auto"):
     """``repeats`` rounds of (matmul peaks, then one timed fit): ``[(peaks, NeF-steps/s)]`` and the
     fastest fit's result."""
-    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
+    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0, dense=dense)
     task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
     block = fit.default_block(field, task, len(images), jax.local_devices())  # fixed, so the warm-up compiles it
     kw = dict(steps=steps, lr=LR, mean=MNIST_MEAN, std=MNIST_STD, precision=precision, chunk_size=block,
@@ -91,9 +96,18 @@ def _loss_fn(field, task, fused_step: bool = False):
     return lambda params, values: ((field.apply(params, coords) - values) ** 2).mean()
 
 
-def naive_rate(images, steps, repeats, fused_step=False):
+def fused_step_name(dense: str) -> str:
+    """Which fused step ``Siren(dense=dense)`` takes in an image fit here."""
+    from arena.fields import _dense, _pallas
+
+    if _pallas.selected(dense):
+        return "pallas" if jax.default_backend() == "gpu" else "pallas (interpreted)"
+    return "kernel" if dense != "xla" and _dense.use_kernel(dense) else "none"
+
+
+def naive_rate(images, steps, repeats, fused_step=False, dense="auto"):
     """One NeF at a time: a Python loop over a jitted Adam step (same model and sine as Arena)."""
-    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0)
+    field = fields.Siren(hidden=HIDDEN, layers=3, omega0=OMEGA0, dense=dense if fused_step else "auto")
     task = fit.ImageTask.for_images(images, mean=MNIST_MEAN, std=MNIST_STD)
     values = task.prepare(images)["values"]
     loss = _loss_fn(field, task, fused_step)
@@ -152,7 +166,8 @@ def baselines(args, images) -> dict[str, float]:
     with jax.default_matmul_precision(args.precision):  # the fit's own precision: see the docstring
         return {
             "naive": naive_rate(images[: args.naive_nefs], args.naive_steps, args.repeats),
-            "naive_fused": naive_rate(images[: args.naive_nefs], args.naive_steps, args.repeats, fused_step=True),
+            "naive_fused": naive_rate(images[: args.naive_nefs], args.naive_steps, args.repeats, fused_step=True,
+                                      dense=args.dense),
             "fitanef": fitanef_rate(images[: args.fitanef_nefs], args.fitanef_steps, args.repeats),
         }
 
@@ -177,6 +192,10 @@ def main() -> None:
                         help="rounds of (peak, fit) for (a), timed runs of each baseline; the best rate counts")
     parser.add_argument("--precision", choices=("float32", "tensorfloat32"), default="float32",
                         help="matmul precision of the fit and both baselines (TF32 matters on GPUs only)")
+    parser.add_argument("--dense", choices=("auto", "xla", "pallas"), default="auto",
+                        help="the SIREN's dense setting for (a) and (b'): which fused step runs (see above)")
+    parser.add_argument("--unfused", action="store_true",
+                        help="also time (a) without a fused step (dense='xla'), in this process")
     parser.add_argument("--baselines-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeats < 1:
@@ -193,8 +212,23 @@ def main() -> None:
     a = max(rates)
     flops = flops_per_nef_step(28 * 28, HIDDEN, 1)
     shares = [100 * rate * flops / 1e9 / max(peaks.values()) for peaks, rate in rounds]
+    step = fused_step_name(args.dense)
     print(f"(a) arena fitter      {a:12,.0f} NeF-steps/s  ({args.nefs} NeFs x {args.steps} steps, best of "
-          f"{args.repeats}: " + ", ".join(f"{r:,.0f}" for r in rates) + f"; {args.precision} matmuls)")
+          f"{args.repeats}: " + ", ".join(f"{r:,.0f}" for r in rates) + f"; {args.precision} matmuls; "
+          f"fused step: {step})")
+    unfused = {}
+    if args.unfused:
+        u_rounds, u_result = arena_rounds(images[: args.nefs], args.steps, args.repeats, args.precision, dense="xla")
+        u = max(rate for _, rate in u_rounds)
+        unfused = {
+            "unfused_nef_steps_per_s": round(u, 1),
+            "speedup_vs_unfused": round(a / u, 2),
+            "unfused_psnr_mean": round(float(u_result.metrics["psnr"].mean()), 2),
+            "unfused_psnr_offgrid_mean": round(float(u_result.metrics["psnr_offgrid"].mean()), 2),
+        }
+        print(f"(a') arena, unfused   {u:12,.0f} NeF-steps/s  (dense='xla': XLA's autodiff of Siren.apply; "
+              f"a/a' = {a / u:.2f}x; PSNR {unfused['unfused_psnr_mean']:.2f} dB on-grid, "
+              f"{unfused['unfused_psnr_offgrid_mean']:.2f} dB off-grid)")
     here = baselines(args, images)
     default = baselines_with_jax_defaults(sys.argv[1:])
     b, c = max(here["naive"], default["naive"]), max(here["fitanef"], default["fitanef"])
@@ -229,6 +263,8 @@ def main() -> None:
         "matmul_peak_gflops": round(max(max(p.values()) for p, _ in rounds), 1),
         "device": str(jax.devices()[0].platform),
         "precision": args.precision,
+        "fused_step": step,
+        **unfused,
     }))
 
 

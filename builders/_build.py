@@ -334,7 +334,7 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int, precision: 
             "matmul_precision": precision,
             "block_size": block,
             "sine": _sine_kind(field),
-            "dense": _dense_kind(field),
+            "dense": _dense_kind(field, task),
             "versions": _versions(),
         },
         "splits": splits,
@@ -380,13 +380,21 @@ def _sine_kind(field) -> str:
     return {"poly": "range-reduced polynomial (arena.fields.sinpi)", "xla": "jnp.sin"}[kind]
 
 
-def _dense_kind(field) -> str:
+def _dense_kind(field, task) -> str:
     """Which code ran the sine layers' products: ``kernel`` (the compiled CPU kernel, with the
-    fused SIREN step) or ``xla``. The two agree to float32 rounding, not bit for bit."""
+    fused SIREN step), ``pallas`` (the fused SIREN image step on a GPU) or ``xla``. They agree
+    to float32 rounding, not bit for bit."""
     from arena.fields import _dense
 
     kind = getattr(field, "dense", None)
-    return "kernel" if kind is not None and _dense.use_kernel(kind) else "xla"
+    if kind is None:
+        return "xla"
+    if task.kind == "image" and hasattr(field, "fused_mse"):
+        from arena.fields import _pallas
+
+        if _pallas.selected(kind):
+            return "pallas"
+    return "kernel" if kind != "pallas" and _dense.use_kernel(kind) else "xla"
 
 
 def canonical_command(name: str, changes: dict[str, Any]) -> str:

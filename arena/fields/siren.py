@@ -33,8 +33,10 @@ class Siren:
             an implementation choice, not a hyperparameter: all give the same function to
             float32 accuracy.
         dense: how the sine layers' products run: ``"auto"`` (a hand-written kernel on x86-64
-            CPUs with AVX2, XLA elsewhere), ``"kernel"`` or ``"xla"``; also an implementation
-            choice (see ``arena.fields._dense``).
+            CPUs with AVX2, XLA elsewhere; on GPUs the fused step is a Pallas kernel),
+            ``"kernel"``, ``"xla"`` (no kernel, no fused step) or ``"pallas"`` (XLA's products and
+            the Pallas step on any backend, interpreted off GPUs); also an implementation choice
+            (see ``arena.fields._dense`` and ``arena.fields._pallas``).
 
     Example:
         >>> field = Siren(hidden=32, layers=3, omega0=9.0)
@@ -49,10 +51,11 @@ class Siren:
     in_dim: int = 2
     out_dim: int = 1
     sine: Literal["auto", "poly", "xla"] = "auto"
-    dense: Literal["auto", "kernel", "xla"] = "auto"
+    dense: Literal["auto", "kernel", "xla", "pallas"] = "auto"
 
     def __post_init__(self):
-        _dense.check_kind(self.dense)
+        if self.dense != "pallas":
+            _dense.check_kind(self.dense)
         self.layout()  # arena.nef.siren checks the hyperparameters
 
     def layout(self) -> Layout:
@@ -76,7 +79,8 @@ class Siren:
         h = coords.T
         for i in range(self.layers - 1):
             w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            h = sinpi(_dense.matmul((scale * w).T, h, self.dense) + (scale * b)[:, None])
+            products = "xla" if self.dense == "pallas" else self.dense
+            h = sinpi(_dense.matmul((scale * w).T, h, products) + (scale * b)[:, None])
         w, b = params[f"layers.{self.layers - 1}.weight"], params[f"layers.{self.layers - 1}.bias"]
         return (w.T @ h + b[:, None]).T
 
@@ -84,9 +88,10 @@ class Siren:
         """``(loss, per-channel MSE)`` of this SIREN fit to ``values (P, C)`` at ``coords (P, in)``.
 
         The loss is the mean over channels of the MSE, differentiable in ``params``; it is
-        computed with its gradients by one fused CPU kernel call (``_dense.siren_mse``). Returns
-        ``None`` where that kernel does not apply (then a task computes the loss from
-        :meth:`apply`; both agree to float32 rounding), and for subclasses that override
+        computed with its gradients by one fused kernel call: on a GPU backend with
+        ``dense="auto"`` a Pallas kernel (``_pallas.siren_mse``), else the CPU kernel
+        (``_dense.siren_mse``). Returns ``None`` where neither applies (then a task computes the
+        loss from :meth:`apply`; both agree to float32 rounding), and for subclasses that override
         :meth:`apply`, whose loss must come from their own forward pass.
         """
         if type(self).apply is not Siren.apply:
@@ -96,7 +101,33 @@ class Siren:
         for i in range(self.layers):
             w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
             layers.append((w, b) if i == self.layers - 1 else (scale * w, scale * b))
+        from arena.fields import _pallas  # Pallas loads only where a fit asks for the step
+
+        if _pallas.selected(self.dense):
+            return _pallas.siren_mse(layers, coords, values, sine=self.sine)
         return _dense.siren_mse(layers, coords, values, self.dense, self.sine)
+
+    def fused_bce(self, params: Params, coords: jax.Array, labels: jax.Array, index=None):
+        """``(loss, logits)`` of this one-channel SIREN at ``coords (P, in)`` with ``labels (P,)``.
+
+        With ``index`` (``(P,)`` integers) the points are ``coords[index]``, ``coords`` a pool,
+        read by the kernel without a gathered copy. The loss is the mean binary cross-entropy
+        with logits (``optax.sigmoid_binary_cross_entropy(...).mean()`` to float32 rounding),
+        differentiable in ``params``; the logits ``(P,)`` come without gradient. One fused CPU
+        kernel call computes them with every gradient (``_dense.siren_bce``). Returns ``None``
+        where that kernel does not apply (``dense="pallas"`` included: that step is the image
+        MSE's only), for ``out_dim != 1`` and for subclasses that override :meth:`apply`, as
+        :meth:`fused_mse`.
+        """
+        if type(self).apply is not Siren.apply or self.out_dim != 1 or self.dense == "pallas":
+            return None
+        scale = self.omega0 / math.pi
+        layers = []
+        for i in range(self.layers):
+            w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
+            layers.append((w, b) if i == self.layers - 1 else (scale * w, scale * b))
+        out = _dense.siren_bce(layers, coords, labels[:, None], index, self.dense, self.sine)
+        return None if out is None else (out[0], out[1][:, 0])
 
     def hparams(self) -> dict:
         return hparams_of(self)
