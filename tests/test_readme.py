@@ -46,6 +46,8 @@ COVERED = {
     r"^arena download neural_mnist$": "tests/test_hub.py",  # a Hub download, from the local stand-in
     r"^arena push \S+ --repo my-org/neural_mnist$": "tests/test_hub.py",  # the Hub stand-in
     r"^arena push DIR --repo s3://bucket/neural_mnist$": "tests/test_hub.py",  # moto's S3
+    r"^srun .* sh -c 'arena-build mnist .*--coordinator \S+ --num-processes ":  # a cluster: two local processes
+        "tests/test_build_distributed.py",
 }
 # commands that run, with what a test must change first
 REWRITE = [
