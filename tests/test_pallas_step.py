@@ -207,3 +207,10 @@ def test_pallas_step_lowers_through_triton_for_cuda_on_this_cpu(hidden, layers, 
     stacked = jax.vmap(field.init)(jax.random.split(jax.random.key(0), 3))
     lowered = jax.jit(jax.vmap(grads)).trace(stacked).lower(lowering_platforms=("cuda",))
     assert "__gpu$xla.gpu.triton" in lowered.as_text()
+
+
+def test_an_unknown_dense_implementation_names_every_choice_pallas_included():
+    from arena.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'palas'; use one of auto, kernel, xla, pallas"):
+        fields.Siren(hidden=8, dense="palas")

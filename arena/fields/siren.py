@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 import jax
 import jax.numpy as jnp
 
+from arena.errors import ConfigError
 from arena.fields import _dense, _sine
 from arena.fields._base import Params, hparams_of, layout_of, uniform
 from arena.layout import Layout
@@ -54,8 +55,9 @@ class Siren:
     dense: Literal["auto", "kernel", "xla", "pallas"] = "auto"
 
     def __post_init__(self):
-        if self.dense != "pallas":
-            _dense.check_kind(self.dense)
+        if self.dense not in ("auto", "kernel", "xla", "pallas"):
+            raise ConfigError(f"Unknown dense implementation '{self.dense}'; use one of auto, kernel, xla, "
+                              "pallas (SIREN's fused GPU step).")
         self.layout()  # arena.nef.siren checks the hyperparameters
 
     def layout(self) -> Layout:

@@ -102,7 +102,7 @@ class ImageTask:
         return (per_channel_mse * jnp.asarray(self.std, jnp.float32) ** 2).mean()
 
     def loss(self, field, params, data, key):
-        # a field may compute the loss and its gradients in one fused step (the SIREN on CPU)
+        # a field may compute the loss and its gradients in one fused step (SIREN: CPU kernel or Pallas)
         fused = getattr(field, "fused_mse", None)
         out = None
         if fused is not None:
@@ -239,7 +239,7 @@ class ShapeTask:
         # point (index 0 is then an outside one), outside draws are outside unless every point
         # is inside (index m - 1 is then an inside one).
         labels = jnp.concatenate([jnp.full(half, n_in > 0), jnp.full(half, n_in >= m)])
-        # a field may compute the loss and its gradients in one fused step (the SIREN on CPU),
+        # a field may compute the loss and its gradients in one fused step (SIREN on CPU),
         # reading the drawn points from the pool itself
         fused = getattr(field, "fused_bce", None)
         out = None if fused is None else fused(params, data["points"], labels.astype(jnp.float32), idx)
