@@ -86,6 +86,16 @@ class Siren:
         w, b = params[f"layers.{self.layers - 1}.weight"], params[f"layers.{self.layers - 1}.bias"]
         return (w.T @ h + b[:, None]).T
 
+    def _kernel_layers(self, params: Params) -> list:
+        """``((A_0, c_0), ..., (W, b))``: the sine layers' weights and biases times ``omega0 / pi``
+        (each computes ``sin(pi (h A + c))``), then the linear output layer: the fused steps' input."""
+        scale = self.omega0 / math.pi
+        layers = []
+        for i in range(self.layers):
+            w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
+            layers.append((w, b) if i == self.layers - 1 else (scale * w, scale * b))
+        return layers
+
     def fused_mse(self, params: Params, coords: jax.Array, values: jax.Array):
         """``(loss, per-channel MSE)`` of this SIREN fit to ``values (P, C)`` at ``coords (P, in)``.
 
@@ -98,11 +108,7 @@ class Siren:
         """
         if type(self).apply is not Siren.apply:
             return None
-        scale = self.omega0 / math.pi
-        layers = []
-        for i in range(self.layers):
-            w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            layers.append((w, b) if i == self.layers - 1 else (scale * w, scale * b))
+        layers = self._kernel_layers(params)
         from arena.fields import _pallas  # Pallas loads only where a fit asks for the step
 
         if _pallas.selected(self.dense):
@@ -123,11 +129,7 @@ class Siren:
         """
         if type(self).apply is not Siren.apply or self.out_dim != 1 or self.dense == "pallas":
             return None
-        scale = self.omega0 / math.pi
-        layers = []
-        for i in range(self.layers):
-            w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-            layers.append((w, b) if i == self.layers - 1 else (scale * w, scale * b))
+        layers = self._kernel_layers(params)
         out = _dense.siren_bce(layers, coords, labels[:, None], index, self.dense, self.sine)
         return None if out is None else (out[0], out[1][:, 0])
 
