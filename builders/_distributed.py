@@ -222,10 +222,16 @@ class Group:
             pass
 
     def _set(self, key: str, value: str) -> None:
-        self._client.key_value_set(self._prefix + key, value, allow_overwrite=True)
+        try:
+            self._client.key_value_set(self._prefix + key, value, allow_overwrite=True)
+        except Exception as exc:
+            raise self._lost(exc) from None
 
     def _check(self) -> None:
-        failed = sorted(self._client.key_value_dir_get(_FAILED))
+        try:
+            failed = sorted(self._client.key_value_dir_get(_FAILED))
+        except Exception as exc:
+            raise self._lost(exc) from None
         if failed:
             key, why = failed[0]
             why = why.rstrip() if why.rstrip().endswith(".") else f"{why.rstrip()}."
@@ -238,10 +244,14 @@ class Group:
                 return self._client.blocking_key_value_get(self._prefix + key, _POLL_MS)
             except Exception as exc:
                 if "DEADLINE_EXCEEDED" not in str(exc):
-                    raise ConfigError(f"Process {self.index} lost the build's coordinator "
-                                      f"({str(exc).strip().splitlines()[0]}); rerun every process: they "
-                                      "resume from the complete shards.") from None
+                    raise self._lost(exc) from None
             self._check()
+
+    def _lost(self, exc: Exception) -> ConfigError:
+        """The one line for a key-value store that no longer answers (process 0 is gone)."""
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return ConfigError(f"Process {self.index} lost the build's coordinator ({first}); rerun every "
+                           "process: they resume from the complete shards.")
 
 
 def group() -> Group:

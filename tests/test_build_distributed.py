@@ -160,3 +160,19 @@ def test_process_0_refuses_a_shard_it_does_not_see_as_its_writer_wrote_it(tmp_pa
         check_written(tmp_path, "data/a.bin", {**entry, "sha256": "0" * 64}, writer=1)
     with pytest.raises(ConfigError, match="not in .* as process 0 sees it.*shared filesystem"):
         check_written(tmp_path, "data/b.bin", entry, writer=1)
+
+
+def test_a_process_whose_coordinator_is_gone_stops_in_one_line_not_a_traceback():
+    from builders._distributed import Group
+
+    class GoneStore:  # stands in for JAX's key-value client once process 0 has died
+        def key_value_set(self, *args, **kwargs):
+            raise RuntimeError("UNAVAILABLE: failed to connect to all addresses\nstack ...")
+
+        key_value_dir_get = blocking_key_value_get = key_value_set
+
+    group = Group(1, 2, GoneStore(), "arena-build/0/")
+    for call in (lambda: group._set("shard/x", "{}"), group._check, lambda: group._wait("end")):
+        with pytest.raises(ConfigError, match=r"^Process 1 lost the build's coordinator \(UNAVAILABLE: failed to "
+                                              r"connect to all addresses\); rerun every process"):
+            call()

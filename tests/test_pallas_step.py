@@ -149,6 +149,8 @@ def test_pallas_step_is_chosen_on_gpu_backends_only_and_dense_xla_opts_out(monke
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert _pallas.selected("auto") and _pallas.selected("pallas")
     assert not _pallas.selected("xla") and not _pallas.selected("kernel")
+    monkeypatch.setenv("ARENA_GPU_KERNELS", "0")  # how a build on a GPU opts out
+    assert not _pallas.selected("auto") and _pallas.selected("pallas")
 
 
 def test_a_build_records_pallas_as_its_product_path_only_where_the_pallas_step_ran(monkeypatch):

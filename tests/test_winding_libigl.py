@@ -125,6 +125,18 @@ def test_the_shape_manifest_records_which_labeller_labelled_the_points(monkeypat
     assert _signal(task)["sampling"]["labeller"] == "exact"
 
 
+def test_points_are_labelled_by_the_labeller_the_manifest_names_when_the_build_runs(monkeypatch):
+    from arena.sources import shapes
+
+    used = []
+    monkeypatch.setattr(shapes, "label_inside", lambda *a, method: used.append(method) or np.zeros(len(a[2]), bool))
+    monkeypatch.setattr(shapes, "LABELLER", "libigl")  # switched after the module was imported
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float64)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    shapes.occupancy(vertices, faces, np.zeros((4, 3)))
+    assert used == ["libigl"]
+
+
 def test_importing_arena_and_the_builders_does_not_load_libigl():
     code = ("import sys, arena, arena.sources, arena.sources.shapes, arena_builders; "
             "assert 'igl' not in sys.modules, 'igl was imported'")

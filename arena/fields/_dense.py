@@ -178,6 +178,15 @@ def use_kernel(kind: str = "auto") -> bool:
     return usable
 
 
+def use_pallas(kind: str = "auto") -> bool:
+    """Whether SIREN's fused image step runs the Pallas kernel (:mod:`arena.fields._pallas`):
+    ``"pallas"`` anywhere, ``"auto"`` on a GPU backend unless ``ARENA_GPU_KERNELS=0`` (read when
+    a fit is traced, like ``ARENA_CPU_KERNELS``). Cheap: it loads no Pallas."""
+    if kind == "pallas":
+        return True
+    return kind == "auto" and jax.default_backend() == "gpu" and os.environ.get("ARENA_GPU_KERNELS", "1") != "0"
+
+
 def _call(target: str, shape, a, b):
     out = jax.ShapeDtypeStruct(shape, jnp.float32)
     return jax.ffi.ffi_call(target, out, vmap_method="broadcast_all")(a, b)

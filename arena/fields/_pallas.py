@@ -7,8 +7,9 @@ Contract:
   ``omega0 / pi`` (each computes ``sin(pi (h A + c))``), then the linear output layer; it returns
   ``(loss, mse)`` (the mean over channels of the per-channel MSE, differentiable in ``layers``
   only, and the per-channel MSE ``(C,)`` without gradient), or ``None`` for non-float32 inputs.
-  ``Siren.fused_mse`` runs it where :func:`selected` says so: ``dense="auto"`` on a GPU backend,
-  and ``dense="pallas"`` on any (interpreted off GPUs: how tests and dry runs force it).
+  ``Siren.fused_mse`` runs it where :func:`selected` says so: ``dense="auto"`` on a GPU backend
+  (``ARENA_GPU_KERNELS=0`` opts out, for a build too), and ``dense="pallas"`` on any
+  (interpreted off GPUs: how tests and dry runs force it).
 - One kernel launch computes the forward pass, the error, the MSE and every parameter gradient.
   It is written for one NeF with a grid over ``groups`` groups of point tiles; under ``vmap``
   Pallas prepends the NeF axis, so a batched fit launches one grid ``(NeF, group)``.
@@ -47,9 +48,11 @@ PRECISIONS = ("float32", "tensorfloat32")
 
 
 def selected(dense: str) -> bool:
-    """Whether ``Siren.fused_mse`` with ``dense`` runs this kernel: ``"auto"`` on a GPU backend,
-    ``"pallas"`` anywhere (interpreted off GPUs)."""
-    return dense == "pallas" or (dense == "auto" and jax.default_backend() == "gpu")
+    """Whether ``Siren.fused_mse`` with ``dense`` runs this kernel: ``"auto"`` on a GPU backend
+    (unless ``ARENA_GPU_KERNELS=0``), ``"pallas"`` anywhere (interpreted off GPUs)."""
+    from arena.fields import _dense
+
+    return _dense.use_pallas(dense)
 
 
 def _pow2(n: int, least: int = 16) -> int:

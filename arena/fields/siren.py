@@ -109,9 +109,9 @@ class Siren:
         if type(self).apply is not Siren.apply:
             return None
         layers = self._kernel_layers(params)
-        from arena.fields import _pallas  # Pallas loads only where a fit asks for the step
+        if _dense.use_pallas(self.dense):
+            from arena.fields import _pallas  # Pallas loads only where a fit takes its step
 
-        if _pallas.selected(self.dense):
             return _pallas.siren_mse(layers, coords, values, sine=self.sine)
         return _dense.siren_mse(layers, coords, values, self.dense, self.sine)
 

@@ -158,7 +158,7 @@ def sample_points(
     noise_std: float = NOISE_STD,
     padding: float = PADDING,
     seed: int = 0,
-    labeller: str = LABELLER,
+    labeller: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The fitting pool of one mesh: uniform then near-surface points, and their occupancy.
 
@@ -170,7 +170,8 @@ def sample_points(
         padding: normalisation padding (see :func:`normalize_vertices`).
         seed: the random stream is ``default_rng([seed, 0])``, the pool stream of
             :func:`shape_points`, so both give the same pool.
-        labeller: ``"exact"`` (the default), ``"libigl"`` or ``"auto"`` (see the module docstring).
+        labeller: ``"exact"``, ``"libigl"`` or ``"auto"`` (see the module docstring); ``None``
+            reads :data:`LABELLER` when called, as the manifest does.
 
     Returns:
         ``(points float32 (n_uniform + n_surface, 3), occupancy bool (n_uniform + n_surface,))``.
@@ -179,7 +180,7 @@ def sample_points(
     vertices, faces = _prepared(vertices, faces, padding)
     rng = np.random.default_rng([seed, _POOL])
     points = _draw(vertices, faces, n_uniform, n_surface, noise_std, rng).astype(np.float32)
-    return points, label_inside(vertices, faces, points, method=labeller)
+    return points, label_inside(vertices, faces, points, method=labeller or LABELLER)
 
 
 def shape_points(
@@ -194,7 +195,7 @@ def shape_points(
     n_offgrid: int = NUM_OFFGRID,
     noise_std: float = NOISE_STD,
     padding: float = PADDING,
-    labeller: str = LABELLER,
+    labeller: str | None = None,
 ) -> ShapePoints:
     """The pool, eval and off-grid point sets of one mesh (see the module docstring).
 
@@ -219,16 +220,16 @@ def shape_points(
                  np.random.default_rng([seed, _EVAL]))
     offgrid = np.random.default_rng([seed, _OFFGRID]).uniform(-1.0, 1.0, (n_offgrid, 3))
     points = np.concatenate([pool, held, offgrid]).astype(np.float32)
-    inside = label_inside(vertices, faces, points, method=labeller)  # of the stored float32 points
+    inside = label_inside(vertices, faces, points, method=labeller or LABELLER)  # of the stored float32 points
     cuts = np.cumsum([pool.shape[0], held.shape[0]])
     parts = np.split(points, cuts)
     labels = np.split(inside, cuts)
     return ShapePoints(parts[0], labels[0], parts[1], labels[1], parts[2], labels[2])
 
 
-def occupancy(vertices, faces, points, *, labeller: str = LABELLER) -> np.ndarray:
+def occupancy(vertices, faces, points, *, labeller: str | None = None) -> np.ndarray:
     """Inside test of points given in the mesh's own coordinates (bool ``(n,)``).
 
     Winding number > 0.5 of ``clean_mesh(vertices, faces)``, the rule the point sets use.
     """
-    return label_inside(*clean_mesh(vertices, faces), points, method=labeller)
+    return label_inside(*clean_mesh(vertices, faces), points, method=labeller or LABELLER)
