@@ -46,6 +46,8 @@ COVERED = {
     r"^arena download neural_mnist$": "tests/test_hub.py",  # a Hub download, from the local stand-in
     r"^arena push \S+ --repo my-org/neural_mnist$": "tests/test_hub.py",  # the Hub stand-in
     r"^arena push DIR --repo s3://bucket/neural_mnist$": "tests/test_hub.py",  # moto's S3
+    r"^ARENA_DATA=\S+ bash benchmarks/study_mnist\.sh$":  # hours: the same script on one tiny cell
+        "tests/test_study.py::test_the_reproduction_script_writes_records_figures_and_table_on_a_tiny_grid",
     r"^srun .* sh -c 'arena-build mnist .*--coordinator \S+ --num-processes ":  # a cluster: two local processes
         "tests/test_build_distributed.py",
 }

@@ -388,3 +388,20 @@ def test_mnist_reproduction_command_dry_runs_on_a_tiny_grid(tmp_path):
     assert {k: v["status"] for k, v in record["models"].items()} == {"mlp": "done", "dws": "done"}
     assert record["dataset"]["dataset_name"] == "neural_mnist"
     assert np.isfinite(record["fit"]["metrics"]["test"]["psnr_offgrid"])
+
+
+@pytest.mark.slow
+@needs_data("mnist")
+def test_the_reproduction_script_writes_records_figures_and_table_on_a_tiny_grid(tmp_path):
+    env = {**os.environ, "ARENA_DATA": str(Path(MNIST_DATA).parent), "OUT": str(tmp_path / "sweep"),
+           "STUDY_DIR": str(tmp_path / "study"), "THREADS": "1", "ARENA": str(Path(sys.executable).parent / "arena")}
+    run = subprocess.run(["bash", str(ROOT / "benchmarks" / "study_mnist.sh"), "--train", "20", "--val", "10",
+                          "--test", "10", "--grid", "hidden=16", "--grid", "steps=5", "--grid", "arch=siren",
+                          "--grid", "init=shared", "--epochs", "1", "--seeds", "1", "--quiet"],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    study = tmp_path / "study"
+    (record,) = [json.loads(line) for line in (study / "sweep" / "cells.jsonl").read_text().splitlines()]
+    assert (study / "sweep" / "cells" / record["cell"] / "results" / "mlp.json").is_file()
+    assert not (study / "sweep" / "cells" / record["cell"] / "dataset").exists()  # records, not datasets
+    assert "| siren | mlp |" in (study / "table.md").read_text()
