@@ -4,7 +4,6 @@ Each test checks the kernel against XLA's autodiff of ``Siren.apply``: the same 
 gradients. The kernel's Triton lowering itself needs a GPU (benchmarks/gpu_check.sh runs it).
 """
 
-import math
 import re
 
 import jax
@@ -36,12 +35,7 @@ def _perturbed_params(field, seed=0):
 
 def _scaled_layers(field, params):
     """``params`` as the fused steps take them (as ``Siren.fused_mse`` passes them)."""
-    scale = field.omega0 / math.pi
-    layers = []
-    for i in range(field.layers):
-        w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-        layers.append((w, b) if i == field.layers - 1 else (scale * w, scale * b))
-    return layers
+    return field._kernel_layers(params)
 
 
 def _assert_grads_close(grads, ref_grads, rtol=2e-5):
