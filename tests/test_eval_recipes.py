@@ -192,3 +192,35 @@ def test_the_device_string_counts_threads_in_english_and_rerun_reads_it_back(dig
     assert doc["environment"]["device"].endswith(", 1 thread)")
     assert _THREADS_RE.search(doc["environment"]["device"]).group(1) == "1"
     assert _THREADS_RE.search("cpu (AMD EPYC, 2 threads)").group(1) == "2"
+
+
+def test_micro_batches_give_the_whole_batch_update_in_chunks_and_are_recorded(digits, tmp_path):
+    seen = tmp_path / "sizes.txt"
+    path = tmp_path / "chunked.py"
+    path.write_text(textwrap.dedent(f"""
+        import torch
+        HPARAMS = {{"epochs": 3, "batch_size": 32, "lr": 3e-3}}
+        class Net(torch.nn.Module):
+            def __init__(self, spec):
+                super().__init__()
+                self.net = torch.nn.Sequential(torch.nn.Linear(spec.num_params, 32), torch.nn.Tanh(),
+                                               torch.nn.Linear(32, spec.num_classes))
+            def forward(self, x):
+                if self.training:
+                    with open({str(seen)!r}, "a") as f:
+                        f.write(f"{{len(x)}}\\n")
+                return self.net(x)
+        def build_model(spec):
+            return Net(spec)
+    """))
+    whole = evaluate(path, digits, seeds=1, progress=False)
+    sizes = seen.read_text().split()
+    seen.unlink()
+    chunked = evaluate(path, digits, seeds=1, micro_batch_size=7, progress=False)
+    assert set(seen.read_text().split()) - {"7"} <= {str(int(s) % 7) for s in sizes if int(s) % 7}
+    assert max(int(s) for s in seen.read_text().split()) == 7
+    assert "micro_batch_size" not in whole["protocol"]["settings"]
+    assert chunked["protocol"]["settings"]["micro_batch_size"] == 7
+    for a, b in zip(whole["seeds"][0]["history"], chunked["seeds"][0]["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)  # the same updates, summed in chunks
+    assert chunked["seeds"][0]["test_accuracy"] == pytest.approx(whole["seeds"][0]["test_accuracy"], abs=0.02)

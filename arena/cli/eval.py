@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from arena.cli import _help
-from arena.cli._common import user_errors
+from arena.cli._common import err_console, user_errors
 
 app = typer.Typer(add_completion=False, context_settings=_help.CONTEXT)
 
@@ -24,6 +24,7 @@ def evaluate(
     lr: Annotated[Optional[float], typer.Option(help="Override the model file's learning rate.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Override the model file's weight decay.")] = None,
     augment: Annotated[Optional[str], typer.Option(help="Override the model file's augmentations: a comma-separated list of permute, signflip, noise, dropout, or none.")] = None,
+    micro_batch_size: Annotated[Optional[int], typer.Option(help="Forward and backward each batch in chunks of this many examples, one optimizer step per batch: the same update in less memory (recorded).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice; 1 is best on a busy shared CPU).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the arena-result/1 JSON (default: $ARENA_HOME/results/<dataset>/<model>.json).")] = None,
@@ -37,15 +38,20 @@ def evaluate(
     note: Annotated[Optional[str], typer.Option(help="With --submit: a free-text note shown on the page.")] = None,
     leaderboard: Annotated[Path, typer.Option(help="With --submit: the leaderboard folder.")] = Path("leaderboard"),
     force: Annotated[bool, typer.Option("--force", help="With --submit: replace this method's submission on this dataset.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Start over instead of continuing an interrupted run of the same model, dataset, settings and seeds.")] = False,
 ) -> None:
     """Train on train, select on val, report test: protocol v1, one arena-result/1 document.
 
-    Nothing is written unless the whole run succeeds.
+    No result is written unless the whole run succeeds. The run keeps a checkpoint in
+    $ARENA_HOME/runs (each finished seed, and the seed in progress every minute); after an
+    interruption the same command continues it to the same numbers, and the checkpoint is
+    removed once the result is written.
     """
     from arena import hub
     from arena.eval import _memory
     from arena.eval import evaluate as run
     from arena.eval import result
+    from arena.eval.harness import Interrupted, discard_checkpoint
     from arena.eval.protocol import parse_augment
     from arena.leaderboard import from_options
 
@@ -56,14 +62,21 @@ def evaluate(
                            dataset=dataset, root=leaderboard, force=force)
     augmentations = None if augment is None else parse_augment(augment)
     _memory.apply_for_command()  # the graph baselines' big activations: no mmap/munmap per step
-    document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
-                   weight_decay=weight_decay, augment=augmentations, device=device, threads=threads,
-                   progress=not quiet)
+    checkpoints = hub.home() / "runs"
+    try:
+        document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
+                       weight_decay=weight_decay, augment=augmentations, micro_batch_size=micro_batch_size,
+                       device=device, threads=threads,
+                       progress=not quiet, checkpoints=checkpoints, restart=restart)
+    except Interrupted as exc:
+        err_console.print(str(exc), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     path = out or result.default_path(hub.home() / "results", document)
     result.write(document, path)
     result.print_summary(document, path)
     if pending is not None:
         typer.echo(f"submission: {pending.write(document)}")
+    discard_checkpoint(checkpoints, document)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ file's code and no attribute of a harness object holds it while a model is built
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import platform
@@ -25,7 +26,7 @@ import torch
 from arena import format as fmt
 from arena.data import Split
 from arena.errors import ArenaError, ConfigError, DatasetContentError, ModelFileError, require
-from arena.eval import modelfile, result
+from arena.eval import _checkpoint, modelfile, result
 from arena.eval.protocol import VERSION, Settings
 from arena.eval.spec import ModelSpec, dense_stack
 
@@ -42,9 +43,13 @@ def evaluate(
     lr: float | None = None,
     weight_decay: float | None = None,
     augment: str | tuple[str, ...] | list[str] | None = None,
+    micro_batch_size: int | None = None,
     device: str = "cpu",
     threads: int | None = None,
     progress: bool | Callable[[dict], None] = True,
+    checkpoints: str | Path | None = None,
+    restart: bool = False,
+    checkpoint_every: float = 60.0,
 ) -> dict[str, Any]:
     """Run evaluation protocol v1 and return the validated ``arena-result/1`` document.
 
@@ -54,10 +59,21 @@ def evaluate(
         seeds: run seeds ``0 .. seeds-1``.
         epochs, batch_size, lr, weight_decay, augment: override the model file's ``HPARAMS``
             (``augment=()`` turns augmentation off).
+        micro_batch_size: override the model file's ``micro_batch_size``: forward and backward in
+            chunks of this many examples, one optimizer step per batch (less memory, same update).
         device: ``"cpu"`` or ``"cuda"``.
         threads: set torch's CPU threads for this process (default: leave torch's choice). On a CPU shared with other
             busy processes, 1 can be many times faster than oversubscribed threads.
         progress: show a progress bar; a callable instead receives one dict per epoch.
+        checkpoints: a folder for the run's state (:mod:`arena.eval._checkpoint`): written at the
+            end of an epoch when ``checkpoint_every`` seconds have passed since the last write,
+            and at the end of every seed. A state left there by an interrupted run of the same
+            model, dataset, settings, seeds and device is continued, to the same numbers. An
+            interruption (``KeyboardInterrupt``) then says where the run stands. The state
+            stays after the document is returned: :func:`discard_checkpoint` removes it once
+            the document is safe. None: no state is kept.
+        restart: with ``checkpoints``, discard a saved state of this run and start over.
+        checkpoint_every: seconds between the writes of a seed in progress.
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"seeds must be a positive integer, not {seeds!r}.")
@@ -75,17 +91,46 @@ def evaluate(
         raise ModelFileError(f"{mf.path}: {exc}") from None
     # the file's own HPARAMS are fine: a bad override is the caller's mistake, not the file's
     settings = Settings.resolve(mf.hparams, epochs=epochs, batch_size=batch_size, lr=lr,
-                                weight_decay=weight_decay, augment=augment)
+                                weight_decay=weight_decay, augment=augment,
+                                micro_batch_size=micro_batch_size)
     data = _Data.open(dataset)
     spec = ModelSpec.from_manifest(data.manifest)
     data.check(spec.num_classes)
     to_input = _input_fn(mf.input, spec)
-    with modelfile.contained(mf.path):  # from here on the model file's code runs
+    known = {
+        "dataset": {"name": data.manifest.name, "manifest_sha256": data.manifest_sha256},
+        "model": {"name": mf.name, "sha256": mf.sha256},
+        "protocol": {"version": VERSION, "seeds": seeds, "settings": settings.to_json()},
+        "environment": {"device": torch_device.type},
+    }
+    with contextlib.ExitStack() as stack:
+        state = None
+        if checkpoints is not None:
+            state = stack.enter_context(_checkpoint.RunState(_checkpoint.run_dir(checkpoints, known)))
+            if restart:
+                state.discard_state()
+        saved = state.load() if state is not None else None
+        runs = list(saved["done"]) if saved else []
+        stack.enter_context(modelfile.contained(mf.path))  # from here on the model file's code runs
         num_parameters = _check_model(mf, spec, data, to_input, torch_device)
-        runs = []
-        with _Progress(progress, seeds, settings.epochs, len(data.train)) as bar:
-            for seed in range(seeds):
-                runs.append(_run_seed(seed, mf, spec, data, settings, to_input, torch_device, bar))
+        if saved and progress is True:
+            current = saved["current"]
+            at = f"seed {current['seed']} at epoch {current['epoch'] + 1}" if current else f"seed {len(runs)}"
+            _say(f"Continuing from the checkpoint in {state.folder}: {len(runs)} seed(s) done, {at}.")
+        bar = stack.enter_context(_Progress(progress, seeds, settings.epochs, len(data.train)))
+        bar.resumed(len(runs))
+        saver = _Saver(state, runs, checkpoint_every)
+        if saved and saved["current"]:
+            saver.saved_at = (saved["current"]["seed"], saved["current"]["epoch"])
+        try:
+            for seed in range(len(runs), seeds):
+                resume = saved["current"] if saved and saved["current"] and saved["current"]["seed"] == seed else None
+                runs.append(_run_seed(seed, mf, spec, data, settings, to_input, torch_device, bar, saver, resume))
+                saver.seed_done()
+        except KeyboardInterrupt:
+            if state is None:
+                raise
+            raise Interrupted(saver.where()) from None
     document = {
         "schema": result.SCHEMA_ID,
         "dataset": {
@@ -224,20 +269,26 @@ def _forward(mf, net, batch) -> torch.Tensor:
     return out
 
 
-def _backward_step(mf, loss: torch.Tensor, optimizer, clip: float = 0.0) -> None:
-    """``loss.backward()``, optional gradient-norm clipping and one optimizer step; a failure
-    there is the model's (user code)."""
+def _backward(mf, loss: torch.Tensor) -> None:
+    """``loss.backward()``; a failure there is the model's (user code)."""
     try:
         loss.backward()
-        if clip > 0:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        optimizer.step()
     except Exception as exc:  # noqa: BLE001 - user code: detached outputs, in-place ops, hooks
         raise ModelFileError(
             f"{mf.path}: backpropagating through the model failed: {modelfile.describe(exc, mf.path)}. "
             "Its logits must depend on its trainable parameters."
         ) from exc
+
+
+def _step(mf, optimizer, clip: float = 0.0) -> None:
+    """Optional gradient-norm clipping and one optimizer step."""
+    try:
+        if clip > 0:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+    except Exception as exc:  # noqa: BLE001 - user code: hooks, parameters of odd types
+        raise ModelFileError(f"{mf.path}: the optimizer step failed: {modelfile.describe(exc, mf.path)}.") from exc
 
 
 def _transforms(settings: Settings, manifest) -> tuple[list, list]:
@@ -276,28 +327,42 @@ def _accuracy(mf, net, split: Split, to_input, eval_transforms, device, when: st
 
 
 def _train_epoch(mf, net, optimizer, schedule, batches, seed: int, epoch: int, to_input, device, bar,
-                 clip: float) -> float:
+                 settings: Settings) -> float:
     """One pass over ``batches``; returns the mean training loss over its examples."""
     net.train()
     total, count = 0.0, 0
     for step, (x, y) in enumerate(batches):
-        logits = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
-        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y).to(device))
-        if not torch.isfinite(loss):
-            raise ModelFileError(
-                f"{mf.path}: the training loss became {loss.item()} at epoch {epoch}, step {step} "
-                f"(seed {seed}); lower the learning rate or check the model."
-            )
         optimizer.zero_grad(set_to_none=True)
-        _backward_step(mf, loss, optimizer, clip)
+        chunk = settings.micro_batch_size or len(y)
+        if chunk >= len(y):  # the whole batch: the mean loss, as without micro-batches
+            parts = [(x, y, None)]
+        else:  # each chunk's summed loss over the whole batch's size: the gradients add up to the mean's
+            parts = [(x[i:i + chunk], y[i:i + chunk], len(y)) for i in range(0, len(y), chunk)]
+        batch_loss = 0.0
+        for xs, ys, size in parts:
+            logits = _forward(mf, net, to_input(torch.from_numpy(xs).to(device)))
+            target = torch.from_numpy(ys).to(device)
+            if size is None:
+                loss = torch.nn.functional.cross_entropy(logits, target)
+            else:
+                loss = torch.nn.functional.cross_entropy(logits, target, reduction="sum") / size
+            if not torch.isfinite(loss):
+                raise ModelFileError(
+                    f"{mf.path}: the training loss became {loss.item()} at epoch {epoch}, step {step} "
+                    f"(seed {seed}); lower the learning rate or check the model."
+                )
+            _backward(mf, loss)
+            batch_loss += float(loss.detach())
+        _step(mf, optimizer, settings.clip_grad_norm)
         schedule.step()
-        total += float(loss.detach()) * len(y)
+        total += batch_loss * len(y)
         count += len(y)
         bar.advance(len(y))
     return total / max(count, 1)
 
 
-def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device, bar) -> dict:
+def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device, bar, saver: _Saver,
+              resume: dict | None = None) -> dict:
     torch.manual_seed(seed)
     net = _build(mf, spec, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
@@ -310,19 +375,38 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
     best = (-1.0, 0, None)  # val accuracy, epoch, state
     epoch_seconds = []
     history = []
-    t_start = time.perf_counter()
-    for epoch in range(1, settings.epochs + 1):
+    first, elapsed = 1, 0.0
+    if resume is not None:  # the state at the end of epoch resume["epoch"], as _Saver wrote it
+        net.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        best = (resume["best_val"], resume["best_epoch"], resume["best_model"])
+        history, epoch_seconds = list(resume["history"]), list(resume["epoch_seconds"])
+        first, elapsed = resume["epoch"] + 1, resume["train_seconds"]
+        torch.set_rng_state(resume["rng"])
+        if device.type == "cuda" and resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
+        bar.advance(resume["epoch"] * len(data.train))
+    t_start = time.perf_counter() - elapsed
+    for epoch in range(first, settings.epochs + 1):
         t0 = time.perf_counter()
         batches = data.train.batches(settings.batch_size, shuffle=True, seed=(seed, epoch),
                                      transforms=train_transforms)
-        loss = _train_epoch(mf, net, optimizer, schedule, batches, seed, epoch, to_input, device, bar,
-                            settings.clip_grad_norm)
+        loss = _train_epoch(mf, net, optimizer, schedule, batches, seed, epoch, to_input, device, bar, settings)
         epoch_seconds.append(time.perf_counter() - t0)
         val_acc = _accuracy(mf, net, data.val, to_input, eval_transforms, device, f"seed {seed}, epoch {epoch}")
         history.append({"epoch": epoch, "train_loss": round(loss, 6), "val_accuracy": val_acc,
                         "seconds": round(epoch_seconds[-1], 4)})
         if val_acc > best[0]:
             best = (val_acc, epoch, copy.deepcopy(net.state_dict()))
+        if epoch < settings.epochs:
+            saver.epoch_done(lambda: {
+                "seed": seed, "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "best_val": best[0], "best_epoch": best[1],
+                "best_model": best[2], "history": history, "epoch_seconds": epoch_seconds,
+                "train_seconds": time.perf_counter() - t_start, "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            }, seed, epoch)
         bar.epoch(seed, epoch, val_acc, best[0], len(data.train) / epoch_seconds[-1])
     train_seconds = time.perf_counter() - t_start
     net.load_state_dict(best[2])
@@ -338,6 +422,51 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
         "epoch_seconds": round(float(np.mean(epoch_seconds)), 4),
         "history": history,
     }
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(message, highlight=False, soft_wrap=True)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A checkpointed run was interrupted; the message says where it stands and how to go on."""
+
+
+class _Saver:
+    """Writes the run's state: a seed in progress at most every ``every`` seconds, each finished seed."""
+
+    def __init__(self, state: _checkpoint.RunState | None, runs: list[dict], every: float):
+        self.state, self.runs, self.every = state, runs, every
+        self.last = time.monotonic()
+        self.saved_at: tuple[int, int] | None = None  # (seed, epoch) of the last state written
+
+    def epoch_done(self, current: Callable[[], dict], seed: int, epoch: int) -> None:
+        if self.state is None or time.monotonic() - self.last < self.every:
+            return
+        self.state.save({"done": self.runs, "current": current()})
+        self.last, self.saved_at = time.monotonic(), (seed, epoch)
+
+    def seed_done(self) -> None:
+        if self.state is None:
+            return
+        self.state.save({"done": self.runs, "current": None})
+        self.last, self.saved_at = time.monotonic(), None
+
+    def where(self) -> str:
+        if self.saved_at is not None:
+            at = f"seed {self.saved_at[0]} from epoch {self.saved_at[1] + 1}"
+        else:
+            at = f"seed {len(self.runs)} from its start"
+        done = f"{len(self.runs)} seed{'' if len(self.runs) == 1 else 's'} finished"
+        return (f"Interrupted: the run's checkpoint ({done}) is in {self.state.folder}; the same command "
+                f"continues it at {at} (--restart starts over).")
+
+
+def discard_checkpoint(checkpoints: str | Path, document: dict[str, Any]) -> None:
+    """Remove the state :func:`evaluate` kept under ``checkpoints`` for the run behind ``document``."""
+    _checkpoint.RunState(_checkpoint.run_dir(checkpoints, document)).discard()
 
 
 def _environment(device: torch.device) -> dict[str, Any]:
@@ -385,6 +514,12 @@ class _Progress:
 
     def advance(self, k: int) -> None:
         self._bar.advance(k)
+
+    def resumed(self, done: int) -> None:
+        """Move the display past the seeds a checkpoint holds."""
+        for seed in range(done):
+            self._bar.advance(self.epochs * self.n_train)
+            self._bar.phase(f"seed {seed + 1} epoch 1/{self.epochs}", self.epochs * self.n_train)
 
     def epoch(self, seed: int, epoch: int, val: float, best: float, rate: float) -> None:
         if self.callback is not None:

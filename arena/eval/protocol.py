@@ -55,6 +55,11 @@ class Settings:
         clip_grad_norm: clip the global gradient norm to this value before each step (0 to 1e6;
             0: no clipping).
         amsgrad: use AdamW's AMSGrad variant.
+        micro_batch_size: run the forward and backward passes of each batch in chunks of at most
+            this many examples and sum their gradients before the one optimizer step: the same
+            update (to float rounding; dropout draws differ) in a fraction of the activation
+            memory (0 to 8192; 0: the whole batch at once, and not recorded, so documents from
+            before this setting read the same).
     """
 
     epochs: int = 50
@@ -70,6 +75,7 @@ class Settings:
     schedule: str = "constant"
     clip_grad_norm: float = 0.0
     amsgrad: bool = False
+    micro_batch_size: int = 0
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1000)
@@ -86,6 +92,7 @@ class Settings:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}.")
         _check_float("clip_grad_norm", self.clip_grad_norm, 0.0, 1e6)
+        _check_int("micro_batch_size", self.micro_batch_size, 0, 8192)
         for name in ("normalize", "amsgrad"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"HPARAMS[{name!r}] must be True or False, not {getattr(self, name)!r}.")
@@ -116,6 +123,8 @@ class Settings:
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["augment"] = list(self.augment)
+        if not self.micro_batch_size:
+            del out["micro_batch_size"]
         return out
 
     @classmethod
