@@ -16,9 +16,12 @@ trains.
 
 Each model runs protocol v1 (:func:`arena.eval.evaluate`) with its own ``HPARAMS`` recipe;
 ``--epochs`` and ``--seeds`` override it, for all models (``--epochs 20``) or one
-(``--epochs gnn=5``). The ``arena-result/1`` documents go to
+(``--epochs gnn=5``); ``--micro-batch-size transformer=32`` runs a model's batches in chunks
+(the same updates in a fraction of the memory: the transformer's batch of 128 Neural MNIST
+graphs needs ~13 GB at once). The ``arena-result/1`` documents go to
 ``OUT/results/<train size>/baseline-<model>.json``; a (model, size) whose document exists is
-skipped, so an interrupted run resumes. The table (``OUT/table.md``, also printed) and the plot
+skipped, and one in progress keeps the harness's checkpoint in ``$ARENA_HOME/runs``, so an
+interrupted run resumes where it stopped. The table (``OUT/table.md``, also printed) and the plot
 (``OUT/learning_curves.png``) are drawn from the documents under ``OUT/results`` alone: the
 epochs, seeds and seconds per epoch they show are the ones the documents record.
 ``--plot-only`` redraws both without training.
@@ -152,9 +155,15 @@ def result_path(out: Path, size: int, model: str) -> Path:
 
 def run(roots: Mapping[int, Path], models: Sequence[str], out: Path, *, epochs: Mapping[str, int | None],
         seeds: Mapping[str, int | None], threads: int | None = None,
+        micro_batch_size: Mapping[str, int | None] | None = None,
         log: Callable[[str], None] = print) -> list[Path]:
     """Evaluate every (model, size) without a document yet; return the documents written."""
+    from arena import hub
     from arena.eval import evaluate, result
+    from arena.eval.harness import discard_checkpoint
+
+    checkpoints = hub.home() / "runs"
+    micro_batch_size = micro_batch_size or {}
 
     written = []
     for size, root in sorted(roots.items()):
@@ -171,8 +180,10 @@ def run(roots: Mapping[int, Path], models: Sequence[str], out: Path, *, epochs: 
                     f"({e['samples_per_second']:,.0f} NeFs/s)")
 
             doc = evaluate(f"baseline:{model}", root, epochs=epochs.get(model), threads=threads,
-                           progress=line, **extra)
+                           micro_batch_size=micro_batch_size.get(model), progress=line,
+                           checkpoints=checkpoints, **extra)
             result.write(doc, path)
+            discard_checkpoint(checkpoints, doc)
             s = doc["summary"]
             log(f"{model} at {size}: test {100 * s['test_mean']:.2f}% -> {path}")
             written.append(path)
@@ -344,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="baseline names")
     parser.add_argument("--epochs", nargs="+", help="override HPARAMS epochs: N for all, MODEL=N for one")
     parser.add_argument("--seeds", nargs="+", help="run seeds 0..S-1 (default 3): S for all, MODEL=S for one")
+    parser.add_argument("--micro-batch-size", nargs="+",
+                        help="forward/backward in chunks of this many examples: N for all, MODEL=N for one")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="glibc keeps freed memory for reuse (eval_baselines.keep_freed_memory): less system "
@@ -367,11 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CurveError(f"--sizes {bad[0]}: give positive numbers of training NeFs.")
             epochs = parse_overrides(args.epochs, "epochs", args.models)
             seeds = parse_overrides(args.seeds, "seeds", args.models)
+            micro = parse_overrides(args.micro_batch_size, "micro-batch-size", args.models)
             roots = make_subsets(args.dataset, args.sizes, val=args.val, test=args.test, seed=args.seed)
             print("subsets (val/test NeFs identical across sizes): "
                   + ", ".join(f"{s}: {r}" for s, r in roots.items()), flush=True)
             run(roots, args.models, args.out, epochs=epochs, seeds=seeds, threads=args.threads,
-                log=lambda m: print(m, flush=True))
+                micro_batch_size=micro, log=lambda m: print(m, flush=True))
         results = load_results(args.out)
         text = table(results)
         (args.out / "table.md").write_text(text)

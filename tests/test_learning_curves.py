@@ -122,3 +122,12 @@ def test_plot_only_without_documents_says_so_in_one_line(lc, tmp_path, capsys):
     assert lc.main(["--plot-only", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "run without --plot-only" in err
+
+
+def test_micro_batches_are_recorded_and_no_checkpoint_outlives_its_document(lc, subsets, tmp_path):
+    out = tmp_path / "curves"
+    lc.run({20: subsets[20]}, ["mlp"], out, epochs={"mlp": 2}, seeds={"mlp": 1}, micro_batch_size={"mlp": 8},
+           threads=1, log=lambda m: None)
+    doc = json.loads(lc.result_path(out, 20, "mlp").read_text())
+    assert doc["protocol"]["settings"]["micro_batch_size"] == 8
+    assert not list((tmp_path / "home" / "runs").rglob("state.pt"))
