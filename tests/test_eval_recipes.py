@@ -224,3 +224,24 @@ def test_micro_batches_give_the_whole_batch_update_in_chunks_and_are_recorded(di
     for a, b in zip(whole["seeds"][0]["history"], chunked["seeds"][0]["history"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)  # the same updates, summed in chunks
     assert chunked["seeds"][0]["test_accuracy"] == pytest.approx(whole["seeds"][0]["test_accuracy"], abs=0.02)
+
+
+def test_compile_trains_the_same_model_through_torch_compile_and_is_recorded(digits, tmp_path):
+    path = _model(tmp_path, {"epochs": 2, "batch_size": 32, "lr": 3e-3})
+    eager = evaluate(path, digits, seeds=1, progress=False)
+    compiled = evaluate(path, digits, seeds=1, compile=True, progress=False)
+    assert "compile" not in eager["protocol"]["settings"]
+    assert compiled["protocol"]["settings"]["compile"] is True
+    for a, b in zip(eager["seeds"][0]["history"], compiled["seeds"][0]["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)  # the same function, other rounding
+
+
+def test_a_model_torch_compile_cannot_compile_is_one_line_that_says_run_without_compile(digits, tmp_path, monkeypatch):
+    import torch._dynamo
+
+    def broken(gm, example_inputs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda net: torch._dynamo.optimize(broken)(net))
+    with pytest.raises(ConfigError, match=r"torch.compile could not compile the model.*run it without compile"):
+        evaluate(_model(tmp_path, {"epochs": 1}), digits, seeds=1, compile=True, progress=False)

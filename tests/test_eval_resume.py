@@ -158,3 +158,24 @@ def test_ctrl_c_in_arena_eval_is_one_line_with_where_the_run_stands(digits, tmp_
     assert "the same command continues it at seed 0 from its start" in res.output
     assert "Traceback" not in res.output
     assert not out.exists()
+
+
+def test_a_run_that_fails_by_the_models_fault_leaves_no_checkpoint_behind(digits, tmp_path):
+    model = tmp_path / "diverges.py"
+    model.write_text(textwrap.dedent(MODEL) + textwrap.dedent("""
+        class Blows(torch.nn.Module):
+            def __init__(self, spec):
+                super().__init__()
+                self.net, self.calls = build(spec), 0
+            def forward(self, x):
+                self.calls += 1
+                out = self.net(x)
+                return out * float("nan") if self.training and self.calls > 9 else out
+        build, build_model = build_model, Blows
+    """))
+    from arena.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="training loss became nan"):
+        evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path / "runs", checkpoint_every=0)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.pt"))
+    assert not list((tmp_path / "runs").rglob("lock"))

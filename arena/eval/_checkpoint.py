@@ -84,6 +84,8 @@ class RunState:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+            if not (self.folder / "state.pt").exists():  # nothing to continue: leave nothing behind
+                self.discard()
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none; a damaged one is one line, not a crash."""
@@ -104,6 +106,7 @@ class RunState:
         """Write ``state`` atomically: a reader sees the previous state or this one, never a mix."""
         path = self.folder / "state.pt"
         tmp = path.with_name(f".state.pt.{os.getpid()}.tmp")
+        self.folder.mkdir(parents=True, exist_ok=True)
         try:
             torch.save({"format": FORMAT, **state}, tmp)
             os.replace(tmp, path)

@@ -44,6 +44,7 @@ def evaluate(
     weight_decay: float | None = None,
     augment: str | tuple[str, ...] | list[str] | None = None,
     micro_batch_size: int | None = None,
+    compile: bool | None = None,
     device: str = "cpu",
     threads: int | None = None,
     progress: bool | Callable[[dict], None] = True,
@@ -61,6 +62,8 @@ def evaluate(
             (``augment=()`` turns augmentation off).
         micro_batch_size: override the model file's ``micro_batch_size``: forward and backward in
             chunks of this many examples, one optimizer step per batch (less memory, same update).
+        compile: override the model file's ``compile``: train and evaluate the model through
+            ``torch.compile`` (recorded; a compilation failure is one line).
         device: ``"cpu"`` or ``"cuda"``.
         threads: set torch's CPU threads for this process (default: leave torch's choice). On a CPU shared with other
             busy processes, 1 can be many times faster than oversubscribed threads.
@@ -92,7 +95,7 @@ def evaluate(
     # the file's own HPARAMS are fine: a bad override is the caller's mistake, not the file's
     settings = Settings.resolve(mf.hparams, epochs=epochs, batch_size=batch_size, lr=lr,
                                 weight_decay=weight_decay, augment=augment,
-                                micro_batch_size=micro_batch_size)
+                                micro_batch_size=micro_batch_size, compile=compile)
     data = _Data.open(dataset)
     spec = ModelSpec.from_manifest(data.manifest)
     data.check(spec.num_classes)
@@ -131,6 +134,10 @@ def evaluate(
             if state is None:
                 raise
             raise Interrupted(saver.where()) from None
+        except ArenaError:
+            if state is not None:  # the model's or the data's fault: continuing would meet it again
+                state.discard_state()
+            raise
     document = {
         "schema": result.SCHEMA_ID,
         "dataset": {
@@ -263,6 +270,10 @@ def _forward(mf, net, batch) -> torch.Tensor:
     try:
         out = net(batch)
     except Exception as exc:  # noqa: BLE001 - user code
+        if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"torch.compile could not compile the model of {mf.path} ({type(exc).__name__}: "
+                              f"{message[:300]}); run it without compile.") from exc
         raise ModelFileError(f"{mf.path}: the model's forward raised {modelfile.describe(exc, mf.path)}.") from exc
     if not isinstance(out, torch.Tensor):
         raise ModelFileError(f"{mf.path}: forward returned {type(out).__name__}; it must return a tensor of logits.")
@@ -365,6 +376,7 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
               resume: dict | None = None) -> dict:
     torch.manual_seed(seed)
     net = _build(mf, spec, device)
+    model = torch.compile(net) if settings.compile else net  # the same parameters; states come from net
     optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
                                   amsgrad=settings.amsgrad)
     steps_per_epoch = -(-len(data.train) // settings.batch_size)
@@ -392,9 +404,9 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
         t0 = time.perf_counter()
         batches = data.train.batches(settings.batch_size, shuffle=True, seed=(seed, epoch),
                                      transforms=train_transforms)
-        loss = _train_epoch(mf, net, optimizer, schedule, batches, seed, epoch, to_input, device, bar, settings)
+        loss = _train_epoch(mf, model, optimizer, schedule, batches, seed, epoch, to_input, device, bar, settings)
         epoch_seconds.append(time.perf_counter() - t0)
-        val_acc = _accuracy(mf, net, data.val, to_input, eval_transforms, device, f"seed {seed}, epoch {epoch}")
+        val_acc = _accuracy(mf, model, data.val, to_input, eval_transforms, device, f"seed {seed}, epoch {epoch}")
         history.append({"epoch": epoch, "train_loss": round(loss, 6), "val_accuracy": val_acc,
                         "seconds": round(epoch_seconds[-1], 4)})
         if val_acc > best[0]:
@@ -411,7 +423,7 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
     train_seconds = time.perf_counter() - t_start
     net.load_state_dict(best[2])
     # training and selection are over: only now is the test split read, and only this call holds it
-    test_acc = _accuracy(mf, net, data.open_test(spec.num_classes), to_input, eval_transforms, device,
+    test_acc = _accuracy(mf, model, data.open_test(spec.num_classes), to_input, eval_transforms, device,
                          f"seed {seed}, the checkpoint of epoch {best[1]}")
     return {
         "seed": seed,

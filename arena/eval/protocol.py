@@ -60,6 +60,9 @@ class Settings:
             update (to float rounding; dropout draws differ) in a fraction of the activation
             memory (0 to 8192; 0: the whole batch at once, and not recorded, so documents from
             before this setting read the same).
+        compile: run the model through ``torch.compile`` (Inductor) for training and evaluation:
+            the same function, fused into fewer passes over memory (float rounding differs; the
+            first steps of each batch shape pay the compilation). False is not recorded.
     """
 
     epochs: int = 50
@@ -76,6 +79,7 @@ class Settings:
     clip_grad_norm: float = 0.0
     amsgrad: bool = False
     micro_batch_size: int = 0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1000)
@@ -93,7 +97,7 @@ class Settings:
             raise ConfigError(f"schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}.")
         _check_float("clip_grad_norm", self.clip_grad_norm, 0.0, 1e6)
         _check_int("micro_batch_size", self.micro_batch_size, 0, 8192)
-        for name in ("normalize", "amsgrad"):
+        for name in ("normalize", "amsgrad", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"HPARAMS[{name!r}] must be True or False, not {getattr(self, name)!r}.")
         augment = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
@@ -125,6 +129,8 @@ class Settings:
         out["augment"] = list(self.augment)
         if not self.micro_batch_size:
             del out["micro_batch_size"]
+        if not self.compile:
+            del out["compile"]
         return out
 
     @classmethod
