@@ -4,7 +4,7 @@
     python benchmarks/eval_baselines.py --dataset neural_mnist --models mlp --seeds 3
     python benchmarks/eval_baselines.py --dataset neural_mnist --models gnn --epochs 5   # CPU budget
     python benchmarks/eval_baselines.py --dataset neural_digits --models gnn transformer \
-        --compare-edge-list --batch-size 128 --threads 2 --rounds 3 [--no-mmap]
+        --compare-edge-list --batch-size 128 --threads 2 --rounds 3 [--no-mmap] [--compile]
 
 Each model runs through the same code as `arena-eval` (``arena.eval.evaluate``); the result
 documents are written to ``--out`` (default ``results/bench/``). Times are this machine's:
@@ -21,7 +21,9 @@ seconds of the epoch per implementation; the summary gives the medians, the per-
 edge-list / dense, the model's forward FLOPs per graph (its linear maps and attention products
 as the reference computes them, counted from its sizes) and the share of this run's sgemm peak
 (a 2048 x 2048 float32 matmul at the same threads) that 3 x forward FLOPs per trained graph
-reach. ``--no-mmap`` applies :func:`keep_freed_memory` first.
+reach. ``--no-mmap`` applies :func:`keep_freed_memory` first. ``--compile`` adds a third arm,
+the dense implementation through ``torch.compile`` (what ``arena-eval --compile`` runs), its
+compilation paid before the timed rounds for the full and the last, smaller batch.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def main() -> None:
     parser.add_argument("--compare-edge-list", action="store_true",
                         help="time epochs of the dense and the edge-list message passing (gnn, transformer)")
     parser.add_argument("--rounds", type=int, default=3, help="paired rounds of --compare-edge-list")
+    parser.add_argument("--compile", action="store_true", help="--compare-edge-list: also the dense arm compiled")
     parser.add_argument("--no-mmap", action="store_true",
                         help="glibc malloc keeps freed memory, big tensors are not mapped anew (keep_freed_memory)")
     args = parser.parse_args()
@@ -125,7 +128,8 @@ def compare_edge_list(args) -> None:
         module = importlib.import_module(f"arena.baselines.{name}")
         flops = FORWARD_FLOPS[name](spec.graph, spec.num_classes)
         batch_size = args.batch_size or module.HPARAMS["batch_size"]
-        runs = {impl: _Trainer(module, spec, train, impl, batch_size) for impl in ("edge_list", "dense")}
+        arms = ("edge_list", "dense", "dense+compile") if args.compile else ("edge_list", "dense")
+        runs = {impl: _Trainer(module, spec, train, impl, batch_size) for impl in arms}
         times = {impl: [] for impl in runs}
         for r in range(args.rounds):
             for impl, seconds in _paired_epoch(runs, train, batch_size, epoch=r + 1).items():
@@ -133,6 +137,7 @@ def compare_edge_list(args) -> None:
             print(f"{name} round {r + 1}: " + ", ".join(
                 "{} {:.1f} s (user {:.1f}, sys {:.1f})".format(impl, *times[impl][-1]) for impl in runs), flush=True)
         ratios = [e[0] / d[0] for e, d in zip(times["edge_list"], times["dense"])]
+        compiled = [e[0] / d[0] for e, d in zip(times["edge_list"], times.get("dense+compile", []))]
         summary = {}
         for impl, rows in times.items():
             wall, user, system = (statistics.median(col) for col in zip(*rows))
@@ -143,6 +148,10 @@ def compare_edge_list(args) -> None:
                   f"{rate / 1e9:.1f} GFLOP/s = {100 * rate / peak:.1f} % of sgemm peak")
         print(f"  {name}: {flops / 1e6:.1f} MFLOP per graph forward; edge-list / dense per epoch: median "
               f"{statistics.median(ratios):.2f}x, rounds {[round(x, 2) for x in ratios]}")
+        if compiled:
+            print(f"  {name}: edge-list / dense+compile per epoch: median {statistics.median(compiled):.2f}x, "
+                  f"rounds {[round(x, 2) for x in compiled]}")
+            summary["ratio_median_compiled"] = round(statistics.median(compiled), 2)
         report["results"][name] = {"forward_mflops_per_graph": round(flops / 1e6, 1), "batch_size": batch_size,
                                    "ratio_median": round(statistics.median(ratios), 2),
                                    "ratios": [round(x, 3) for x in ratios], **summary}
@@ -174,14 +183,19 @@ class _Trainer:
 
         cls = {"gnn": "NeuralGraphGNN", "transformer": "RelationalTransformer"}[module.__name__.rsplit(".", 1)[1]]
         settings = Settings.resolve(module.HPARAMS)
-        torch.manual_seed(0)  # both implementations draw the same initial parameters
-        self.net = getattr(module, cls)(spec.graph, spec.num_classes, message_passing=message_passing)
-        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        torch.manual_seed(0)  # every implementation draws the same initial parameters
+        compiled = message_passing.endswith("+compile")
+        net = getattr(module, cls)(spec.graph, spec.num_classes, message_passing=message_passing.split("+")[0])
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        self.net = torch.compile(net) if compiled else net
         self.transforms = [Normalize.from_manifest(train.info)] if settings.normalize else []
         self.graph = spec.graph
         self.net.train()
         x, y = next(train.batches(batch_size, shuffle=False, transforms=self.transforms))
         self.timed_step(torch.from_numpy(x), torch.from_numpy(y))  # first-call costs are not counted
+        if len(train) % batch_size and compiled:  # nor the compilation for the last, smaller batch
+            n = len(train) % batch_size
+            self.timed_step(torch.from_numpy(x[:n]), torch.from_numpy(y[:n]))
 
     def timed_step(self, x, y) -> np.ndarray:
         """One optimizer step: (wall, user CPU, system CPU) seconds."""

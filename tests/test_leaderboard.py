@@ -478,3 +478,20 @@ def test_add_refuses_what_it_cannot_file_in_one_line_and_writes_nothing(board, t
     assert _add(board, external, *LR).exit_code == 0
     again = _add(board, external, *LR)
     assert again.exit_code == 1 and "logistic-regression already exists" in again.output
+
+
+def test_rerun_passes_the_recorded_micro_batches_and_compile_to_arena_eval(tmp_path):
+    from types import SimpleNamespace
+
+    from arena.leaderboard._rerun import _command
+
+    settings = {"epochs": 200, "batch_size": 128, "lr": 1e-3, "weight_decay": 5e-4, "augment": [],
+                "micro_batch_size": 32, "compile": True}
+    entry = SimpleNamespace(path=tmp_path, result={"protocol": {"seeds": 3, "settings": settings},
+                                                   "environment": {"device": "cpu (AMD EPYC, 1 thread)"}})
+    cmd = _command(entry, tmp_path / "data", "cpu", tmp_path / "out.json")
+    assert cmd[cmd.index("--micro-batch-size") + 1] == "32" and "--compile" in cmd
+    assert cmd[cmd.index("--threads") + 1] == "1"
+    del settings["micro_batch_size"], settings["compile"]
+    plain = _command(entry, tmp_path / "data", "cpu", tmp_path / "out.json")
+    assert "--micro-batch-size" not in plain and "--compile" not in plain

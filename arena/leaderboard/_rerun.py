@@ -1,8 +1,8 @@
 """``arena leaderboard verify --rerun SLUG``: the one check that executes submitted code.
 
 The submission's ``model.py`` is run by ``arena-eval`` in a subprocess, with the recorded seeds
-and protocol settings (epochs, batch size, learning rate, weight decay; the rest are the model
-file's own), on the recorded dataset (its manifest sha256 must match), on the recorded device
+and protocol settings (epochs, batch size, learning rate, weight decay, micro-batches, compile;
+the rest are the model file's own), on the recorded dataset (its manifest sha256 must match), on the recorded device
 type and, on a CPU, the recorded number of threads. Per-seed val and test accuracies must be
 equal when the device type and the torch and numpy versions are the result's; otherwise they
 must agree within :data:`TOLERANCE` (absolute, as fractions).
@@ -112,6 +112,10 @@ def _command(entry: Entry, root: Path, device: str, out: Path) -> list[str]:
            "--batch-size", str(s["batch_size"]), "--lr", repr(float(s["lr"])),
            "--weight-decay", repr(float(s["weight_decay"])), "--augment", ",".join(s["augment"]) or "none",
            "--device", device, "--out", str(out), "--quiet"]
+    if s.get("micro_batch_size"):
+        cmd += ["--micro-batch-size", str(s["micro_batch_size"])]
+    if s.get("compile"):
+        cmd.append("--compile")
     threads = _THREADS_RE.search(entry.result["environment"]["device"])
     if device == "cpu" and threads:
         cmd += ["--threads", threads.group(1)]
