@@ -25,7 +25,7 @@ def evaluate(
     weight_decay: Annotated[Optional[float], typer.Option(help="Override the model file's weight decay.")] = None,
     augment: Annotated[Optional[str], typer.Option(help="Override the model file's augmentations: a comma-separated list of permute, signflip, noise, dropout, or none.")] = None,
     micro_batch_size: Annotated[Optional[int], typer.Option(help="Forward and backward each batch in chunks of this many examples, one optimizer step per batch: the same update in less memory (recorded).")] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="Train and evaluate through torch.compile: the same model, fewer passes over memory (recorded; the first steps compile).")] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="Train and evaluate through torch.compile: the same model in fused kernels (recorded; the first steps compile).")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice; 1 is best on a busy shared CPU).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the arena-result/1 JSON (default: $ARENA_HOME/results/<dataset>/<model>.json).")] = None,

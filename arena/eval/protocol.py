@@ -61,8 +61,8 @@ class Settings:
             memory (0 to 8192; 0: the whole batch at once, and not recorded, so documents from
             before this setting read the same).
         compile: run the model through ``torch.compile`` (Inductor) for training and evaluation:
-            the same function, fused into fewer passes over memory (float rounding differs; the
-            first steps of each batch shape pay the compilation). False is not recorded.
+            the same function in fused kernels (float rounding differs; the first steps of each
+            batch shape pay the compilation). False is not recorded.
     """
 
     epochs: int = 50
