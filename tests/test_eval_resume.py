@@ -154,10 +154,11 @@ def test_ctrl_c_in_arena_eval_is_one_line_with_where_the_run_stands(digits, tmp_
     res = CliRunner().invoke(app, [str(model), "--dataset", str(digits), "--seeds", "1", "--quiet",
                                    "--out", str(out)])
     assert res.exit_code == 130, res.output
-    assert "Interrupted: the run's checkpoint (0 seeds finished) is in" in res.output
-    assert "the same command continues it at seed 0 from its start" in res.output
+    assert "Interrupted before the run's first checkpoint" in res.output
+    assert "nothing was kept; the same command starts it again" in res.output
     assert "Traceback" not in res.output
     assert not out.exists()
+    assert not list((tmp_path / "home" / "runs").rglob("*"))  # nothing to continue: no folder left
 
 
 def test_a_run_that_fails_by_the_models_fault_leaves_no_checkpoint_behind(digits, tmp_path):

@@ -467,6 +467,9 @@ class _Saver:
         self.last, self.saved_at = time.monotonic(), None
 
     def where(self) -> str:
+        if self.saved_at is None and not self.runs:
+            return ("Interrupted before the run's first checkpoint (a minute into a seed, or a finished "
+                    "seed): nothing was kept; the same command starts it again.")
         if self.saved_at is not None:
             at = f"seed {self.saved_at[0]} from epoch {self.saved_at[1] + 1}"
         else:
