@@ -390,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = table(results)
         (args.out / "table.md").write_text(text)
         png = plot(results, args.out / "learning_curves.png")
+    except KeyboardInterrupt as exc:  # the harness's Interrupted says where the run stands
+        print(str(exc) or "Interrupted.", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - one line, no traceback, for every expected failure
         from arena.errors import ArenaError
 

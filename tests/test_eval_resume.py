@@ -180,3 +180,36 @@ def test_a_run_that_fails_by_the_models_fault_leaves_no_checkpoint_behind(digits
         evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path / "runs", checkpoint_every=0)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.pt"))
     assert not list((tmp_path / "runs").rglob("lock"))
+
+
+def test_running_out_of_memory_keeps_the_checkpoint_for_a_later_try(digits, tmp_path):
+    model = tmp_path / "oom.py"
+    model.write_text(textwrap.dedent(MODEL) + textwrap.dedent("""
+        class Oom(torch.nn.Module):
+            def __init__(self, spec):
+                super().__init__()
+                self.net, self.calls = build(spec), 0
+            def forward(self, x):
+                self.calls += 1
+                if self.training and self.calls > 9:
+                    raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
+                return self.net(x)
+        build, build_model = build_model, Oom
+    """))
+    from arena.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="can't allocate memory"):
+        evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path / "runs", checkpoint_every=0)
+    assert len(list((tmp_path / "runs").rglob("state.pt"))) == 1
+
+
+def test_a_checkpoint_made_with_other_package_versions_is_not_continued(digits, model, tmp_path):
+    with pytest.raises(Interrupted):
+        evaluate(model, digits, seeds=1, progress=_interrupt_at(0, 2, []), checkpoints=tmp_path, checkpoint_every=0)
+    (path,) = tmp_path.rglob("state.pt")
+    state = torch.load(path, weights_only=True)
+    state["versions"]["torch"] = "1.0.0"
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match=r"was made with torch 1\.0\.0 \(now .*\).*--restart"):
+        evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path)
+    assert evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path, restart=True)["seeds"]

@@ -492,6 +492,7 @@ def test_rerun_passes_the_recorded_micro_batches_and_compile_to_arena_eval(tmp_p
     cmd = _command(entry, tmp_path / "data", "cpu", tmp_path / "out.json")
     assert cmd[cmd.index("--micro-batch-size") + 1] == "32" and "--compile" in cmd
     assert cmd[cmd.index("--threads") + 1] == "1"
+    assert "--restart" in cmd  # never continues a checkpoint left by another run of the model
     del settings["micro_batch_size"], settings["compile"]
     plain = _command(entry, tmp_path / "data", "cpu", tmp_path / "out.json")
-    assert "--micro-batch-size" not in plain and "--compile" not in plain
+    assert plain[plain.index("--micro-batch-size") + 1] == "0" and "--compile" not in plain

@@ -24,7 +24,7 @@ def evaluate(
     lr: Annotated[Optional[float], typer.Option(help="Override the model file's learning rate.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Override the model file's weight decay.")] = None,
     augment: Annotated[Optional[str], typer.Option(help="Override the model file's augmentations: a comma-separated list of permute, signflip, noise, dropout, or none.")] = None,
-    micro_batch_size: Annotated[Optional[int], typer.Option(help="Forward and backward each batch in chunks of this many examples, one optimizer step per batch: the same update in less memory (recorded).")] = None,
+    micro_batch_size: Annotated[Optional[int], typer.Option(help="Forward and backward each batch in chunks of this many examples, one optimizer step per batch: the same update in less memory, BatchNorm aside (recorded; 0: whole batches).")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="Train and evaluate through torch.compile: the same model in fused kernels (recorded; the first steps compile).")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: torch's choice; 1 is best on a busy shared CPU).")] = None,
@@ -69,8 +69,9 @@ def evaluate(
                        weight_decay=weight_decay, augment=augmentations, micro_batch_size=micro_batch_size,
                        compile=compile or None, device=device, threads=threads,
                        progress=not quiet, checkpoints=checkpoints, restart=restart)
-    except Interrupted as exc:
-        err_console.print(str(exc), highlight=False, soft_wrap=True)
+    except KeyboardInterrupt as exc:  # Interrupted says where the run stands; a bare one came before training
+        err_console.print(str(exc) if isinstance(exc, Interrupted) else "Interrupted before training began.",
+                          highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     path = out or result.default_path(hub.home() / "results", document)
     result.write(document, path)

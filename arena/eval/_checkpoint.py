@@ -66,26 +66,35 @@ class RunState:
         except OSError as exc:
             raise ConfigError(f"Cannot create the run's checkpoint folder {self.folder}: "
                               f"{exc.strerror or exc}; set ARENA_HOME to a writable folder.") from None
-        self._lock = open(self.folder / "lock", "a+")  # noqa: SIM115 - held until __exit__
         try:
             import fcntl
-
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:  # no flock on this platform: run unlocked
-            pass
-        except OSError:
-            self._lock.close()
-            self._lock = None
-            raise ConfigError(f"Another arena-eval is running this same run (its checkpoint folder "
-                              f"{self.folder} is locked); wait for it to finish.") from None
-        return self
+            return self
+        path = self.folder / "lock"
+        for _ in range(5):  # a lock file another process unlinked after we opened it locks nothing
+            lock = open(path, "a+")  # noqa: SIM115 - held until __exit__
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                lock.close()
+                raise ConfigError(f"Another arena-eval is running this same run (its checkpoint folder "
+                                  f"{self.folder} is locked); wait for it to finish.") from None
+            try:
+                if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
+                    self._lock = lock
+                    return self
+            except FileNotFoundError:
+                pass
+            lock.close()
+            path.parent.mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"Cannot lock the run's checkpoint folder {self.folder}; try again.")
 
     def __exit__(self, *exc) -> None:
+        if not (self.folder / "state.pt").exists():  # nothing to continue: leave nothing behind,
+            self.discard()  # the lock file unlinked while it is still held
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-            if not (self.folder / "state.pt").exists():  # nothing to continue: leave nothing behind
-                self.discard()
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none; a damaged one is one line, not a crash."""
@@ -101,6 +110,17 @@ class RunState:
             raise ConfigError(f"The run's checkpoint {path} is not an {FORMAT} file; "
                               "pass --restart to start the run over.")
         return state
+
+    def check_versions(self, state: dict[str, Any], versions: dict[str, str]) -> None:
+        """Refuse to continue a state made with other package versions: the result would mix them."""
+        if "versions" not in state:  # written before states recorded them: nothing to compare
+            return
+        saved = dict(state["versions"])
+        differ = [f"{name} {saved.get(name)} (now {version})" for name, version in versions.items()
+                  if saved.get(name) != version]
+        if differ:
+            raise ConfigError(f"The run's checkpoint {self.folder / 'state.pt'} was made with {', '.join(differ)}; "
+                              "continue it with those versions, or pass --restart to start over.")
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` atomically: a reader sees the previous state or this one, never a mix."""

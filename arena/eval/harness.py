@@ -113,6 +113,9 @@ def evaluate(
             if restart:
                 state.discard_state()
         saved = state.load() if state is not None else None
+        versions = _environment(torch_device)["packages"]
+        if saved:
+            state.check_versions(saved, versions)
         runs = list(saved["done"]) if saved else []
         stack.enter_context(modelfile.contained(mf.path))  # from here on the model file's code runs
         num_parameters = _check_model(mf, spec, data, to_input, torch_device)
@@ -122,7 +125,7 @@ def evaluate(
             _say(f"Continuing from the checkpoint in {state.folder}: {len(runs)} seed(s) done, {at}.")
         bar = stack.enter_context(_Progress(progress, seeds, settings.epochs, len(data.train)))
         bar.resumed(len(runs))
-        saver = _Saver(state, runs, checkpoint_every)
+        saver = _Saver(state, runs, checkpoint_every, versions)
         if saved and saved["current"]:
             saver.saved_at = (saved["current"]["seed"], saved["current"]["epoch"])
         try:
@@ -134,8 +137,8 @@ def evaluate(
             if state is None:
                 raise
             raise Interrupted(saver.where()) from None
-        except ArenaError:
-            if state is not None:  # the model's or the data's fault: continuing would meet it again
+        except ArenaError as exc:
+            if state is not None and not _out_of_memory(exc):  # continuing would meet it again
                 state.discard_state()
             raise
     document = {
@@ -446,24 +449,34 @@ class Interrupted(KeyboardInterrupt):
     """A checkpointed run was interrupted; the message says where it stands and how to go on."""
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether a failure was the machine's memory running out (a later run may well succeed)."""
+    cause = exc.__cause__
+    if isinstance(cause, MemoryError) or type(cause).__name__ == "OutOfMemoryError":
+        return True
+    text = str(cause or exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+
+
 class _Saver:
     """Writes the run's state: a seed in progress at most every ``every`` seconds, each finished seed."""
 
-    def __init__(self, state: _checkpoint.RunState | None, runs: list[dict], every: float):
-        self.state, self.runs, self.every = state, runs, every
+    def __init__(self, state: _checkpoint.RunState | None, runs: list[dict], every: float,
+                 versions: dict[str, str] | None = None):
+        self.state, self.runs, self.every, self.versions = state, runs, every, dict(versions or {})
         self.last = time.monotonic()
         self.saved_at: tuple[int, int] | None = None  # (seed, epoch) of the last state written
 
     def epoch_done(self, current: Callable[[], dict], seed: int, epoch: int) -> None:
         if self.state is None or time.monotonic() - self.last < self.every:
             return
-        self.state.save({"done": self.runs, "current": current()})
+        self.state.save({"done": self.runs, "current": current(), "versions": self.versions})
         self.last, self.saved_at = time.monotonic(), (seed, epoch)
 
     def seed_done(self) -> None:
         if self.state is None:
             return
-        self.state.save({"done": self.runs, "current": None})
+        self.state.save({"done": self.runs, "current": None, "versions": self.versions})
         self.last, self.saved_at = time.monotonic(), None
 
     def where(self) -> str:
@@ -480,8 +493,13 @@ class _Saver:
 
 
 def discard_checkpoint(checkpoints: str | Path, document: dict[str, Any]) -> None:
-    """Remove the state :func:`evaluate` kept under ``checkpoints`` for the run behind ``document``."""
-    _checkpoint.RunState(_checkpoint.run_dir(checkpoints, document)).discard()
+    """Remove the state :func:`evaluate` kept under ``checkpoints`` for the run behind ``document``
+    (unless another process is running that same run again: the state is then its own)."""
+    try:
+        with _checkpoint.RunState(_checkpoint.run_dir(checkpoints, document)) as state:
+            state.discard()
+    except ConfigError:
+        pass
 
 
 def _environment(device: torch.device) -> dict[str, Any]:

@@ -58,8 +58,9 @@ class Settings:
         micro_batch_size: run the forward and backward passes of each batch in chunks of at most
             this many examples and sum their gradients before the one optimizer step: the same
             update (to float rounding; dropout draws differ) in a fraction of the activation
-            memory (0 to 8192; 0: the whole batch at once, and not recorded, so documents from
-            before this setting read the same).
+            memory, except for BatchNorm layers, which normalise each chunk by its own
+            statistics (0 to 8192; 0: the whole batch at once, and not recorded, so documents
+            from before this setting read the same).
         compile: run the model through ``torch.compile`` (Inductor) for training and evaluation:
             the same function in fused kernels (float rounding differs; the first steps of each
             batch shape pay the compilation). False is not recorded.

@@ -11,6 +11,7 @@ must agree within :data:`TOLERANCE` (absolute, as fractions).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -76,7 +77,9 @@ def rerun(entry: Entry, *, dataset: str | None = None, device: str | None = None
     device = device or _device_type(recorded)
     with tempfile.TemporaryDirectory(prefix="arena-rerun-") as tmp:
         out = Path(tmp) / "result.json"
-        proc = subprocess.run(_command(entry, root, device, out), capture_output=True, text=True)
+        # a home of its own: no checkpoint of an earlier or concurrent run of this model is continued
+        env = {**os.environ, "ARENA_HOME": str(Path(tmp) / "home")}
+        proc = subprocess.run(_command(entry, root, device, out), capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no output"]
             raise LeaderboardError(f"{entry.label}: the rerun failed: {lines[-1].strip()}")
@@ -112,8 +115,7 @@ def _command(entry: Entry, root: Path, device: str, out: Path) -> list[str]:
            "--batch-size", str(s["batch_size"]), "--lr", repr(float(s["lr"])),
            "--weight-decay", repr(float(s["weight_decay"])), "--augment", ",".join(s["augment"]) or "none",
            "--device", device, "--out", str(out), "--quiet"]
-    if s.get("micro_batch_size"):
-        cmd += ["--micro-batch-size", str(s["micro_batch_size"])]
+    cmd += ["--restart", "--micro-batch-size", str(s.get("micro_batch_size", 0))]
     if s.get("compile"):
         cmd.append("--compile")
     threads = _THREADS_RE.search(entry.result["environment"]["device"])
