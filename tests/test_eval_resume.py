@@ -46,6 +46,25 @@ def model(tmp_path):
     return path
 
 
+def _wrapped(tmp_path, name: str, condition: str, action: str):
+    """MODEL, whose forward does ``action`` in training once ``condition`` on its call count holds."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(MODEL) + textwrap.dedent(f"""
+        class Wrapped(torch.nn.Module):
+            def __init__(self, spec):
+                super().__init__()
+                self.net, self.calls = build(spec), 0
+            def forward(self, x):
+                self.calls += 1
+                out = self.net(x)
+                if self.training and self.calls {condition}:
+                    {action}
+                return out
+        build, build_model = build_model, Wrapped
+    """))
+    return path
+
+
 def _interrupt_at(seed: int, epoch: int, seen: list):
     """A progress callback that records each epoch and sends the process a real SIGINT at one."""
 
@@ -136,20 +155,8 @@ def test_arena_eval_removes_its_checkpoint_once_the_result_is_written(digits, mo
 
 def test_ctrl_c_in_arena_eval_is_one_line_with_where_the_run_stands(digits, tmp_path, monkeypatch):
     monkeypatch.setenv("ARENA_HOME", str(tmp_path / "home"))
-    model = tmp_path / "stopped.py"  # stands in for a person pressing Ctrl-C: a real SIGINT, mid-epoch
-    model.write_text(textwrap.dedent(MODEL) + textwrap.dedent("""
-        CALLS = [0]
-        class Stop(torch.nn.Module):
-            def __init__(self, spec):
-                super().__init__()
-                self.net = build(spec)
-            def forward(self, x):
-                CALLS[0] += 1
-                if self.training and CALLS[0] == 8:
-                    signal.raise_signal(signal.SIGINT)
-                return self.net(x)
-        build, build_model = build_model, Stop
-    """))
+    # stands in for a person pressing Ctrl-C: a real SIGINT, mid-epoch
+    model = _wrapped(tmp_path, "stopped.py", "== 8", "signal.raise_signal(signal.SIGINT)")
     out = tmp_path / "result.json"
     res = CliRunner().invoke(app, [str(model), "--dataset", str(digits), "--seeds", "1", "--quiet",
                                    "--out", str(out)])
@@ -162,18 +169,7 @@ def test_ctrl_c_in_arena_eval_is_one_line_with_where_the_run_stands(digits, tmp_
 
 
 def test_a_run_that_fails_by_the_models_fault_leaves_no_checkpoint_behind(digits, tmp_path):
-    model = tmp_path / "diverges.py"
-    model.write_text(textwrap.dedent(MODEL) + textwrap.dedent("""
-        class Blows(torch.nn.Module):
-            def __init__(self, spec):
-                super().__init__()
-                self.net, self.calls = build(spec), 0
-            def forward(self, x):
-                self.calls += 1
-                out = self.net(x)
-                return out * float("nan") if self.training and self.calls > 9 else out
-        build, build_model = build_model, Blows
-    """))
+    model = _wrapped(tmp_path, "diverges.py", "> 9", 'return out * float("nan")')
     from arena.errors import ModelFileError
 
     with pytest.raises(ModelFileError, match="training loss became nan"):
@@ -183,19 +179,8 @@ def test_a_run_that_fails_by_the_models_fault_leaves_no_checkpoint_behind(digits
 
 
 def test_running_out_of_memory_keeps_the_checkpoint_for_a_later_try(digits, tmp_path):
-    model = tmp_path / "oom.py"
-    model.write_text(textwrap.dedent(MODEL) + textwrap.dedent("""
-        class Oom(torch.nn.Module):
-            def __init__(self, spec):
-                super().__init__()
-                self.net, self.calls = build(spec), 0
-            def forward(self, x):
-                self.calls += 1
-                if self.training and self.calls > 9:
-                    raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
-                return self.net(x)
-        build, build_model = build_model, Oom
-    """))
+    model = _wrapped(tmp_path, "oom.py", "> 9",
+                     'raise RuntimeError("DefaultCPUAllocator: can\'t allocate memory: you tried to allocate 9 GB")')
     from arena.errors import ModelFileError
 
     with pytest.raises(ModelFileError, match="can't allocate memory"):
