@@ -198,3 +198,13 @@ def test_a_checkpoint_made_with_other_package_versions_is_not_continued(digits, 
     with pytest.raises(ConfigError, match=r"was made with torch 1\.0\.0 \(now .*\).*--restart"):
         evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path)
     assert evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path, restart=True)["seeds"]
+
+
+def test_a_run_with_other_settings_says_it_starts_afresh_beside_an_unfinished_one(digits, model, tmp_path, capsys):
+    with pytest.raises(Interrupted):
+        evaluate(model, digits, seeds=1, progress=_interrupt_at(0, 2, []), checkpoints=tmp_path, checkpoint_every=0)
+    (unfinished,) = (p.parent.name for p in tmp_path.rglob("state.pt"))
+    evaluate(model, digits, seeds=1, epochs=1, progress=True, checkpoints=tmp_path)
+    err = capsys.readouterr().err
+    assert "Starting afresh: the unfinished run(s) of this model in" in " ".join(err.split())
+    assert unfinished in err

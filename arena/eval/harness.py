@@ -123,6 +123,12 @@ def evaluate(
             current = saved["current"]
             at = f"seed {current['seed']} at epoch {current['epoch'] + 1}" if current else f"seed {len(runs)}"
             _say(f"Continuing from the checkpoint in {state.folder}: {len(runs)} seed(s) done, {at}.")
+        elif state is not None and progress is True:
+            others = sorted(p.parent.name for p in state.folder.parent.glob(f"{state.folder.name[:-17]}-*/state.pt")
+                            if p.parent != state.folder)
+            if others:
+                _say(f"Starting afresh: the unfinished run(s) of this model in {state.folder.parent} "
+                     f"({', '.join(others)}) had other settings, seeds, model file or dataset.")
         bar = stack.enter_context(_Progress(progress, seeds, settings.epochs, len(data.train)))
         bar.resumed(len(runs))
         saver = _Saver(state, runs, checkpoint_every, versions)
