@@ -136,3 +136,11 @@ def test_layout_depth_counts_consecutive_numbered_tensors():
     layout = Layout([("filters.0.weight", (2, 4)), ("layers.0.weight", (2, 4)), ("layers.0.bias", (4,)),
                      ("layers.1.weight", (4, 1)), ("layers.1.bias", (1,)), ("layers.3.weight", (1, 1))])
     assert (layout.depth("layers"), layout.depth("filters"), layout.depth("embedding")) == (2, 1, 0)
+
+
+def test_siren_refuses_an_unknown_dense_implementation_naming_every_choice():
+    from arena.errors import ConfigError
+    from arena.fields import Siren
+
+    with pytest.raises(ConfigError, match="'gpu'; use one of auto, kernel, xla, pallas"):
+        Siren(dense="gpu")

@@ -14,6 +14,8 @@ from arena.fields import _dense, _sine
 from arena.fields._base import Params, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
+DENSE = (*_dense.KINDS, "pallas")  # the CPU kernel's choices, and the Pallas step on GPUs
+
 
 @dataclasses.dataclass(frozen=True)
 class Siren:
@@ -55,9 +57,9 @@ class Siren:
     dense: Literal["auto", "kernel", "xla", "pallas"] = "auto"
 
     def __post_init__(self):
-        if self.dense not in ("auto", "kernel", "xla", "pallas"):
-            raise ConfigError(f"Unknown dense implementation '{self.dense}'; use one of auto, kernel, xla, "
-                              "pallas (SIREN's fused GPU step).")
+        if self.dense not in DENSE:
+            raise ConfigError(f"Unknown dense implementation '{self.dense}'; use one of {', '.join(DENSE)} "
+                              "(pallas: SIREN's fused GPU step).")
         self.layout()  # arena.nef.siren checks the hyperparameters
 
     def layout(self) -> Layout:
