@@ -80,7 +80,7 @@ def test_without_libigl_auto_falls_back_to_the_exact_sum(no_igl):
     assert labeller("auto") == "exact"
     np.testing.assert_array_equal(label_inside(box.vertices, box.faces, points, method="auto"),
                                   winding_numbers(box.vertices, box.faces, points) > 0.5)
-    with pytest.raises(ConfigError, match="pip install libigl"):
+    with pytest.raises(ConfigError, match=r"pip install neural-field-arena\[libigl\]"):
         label_inside(box.vertices, box.faces, points, method="libigl")
 
 

@@ -376,8 +376,8 @@ def _resolve(method: str) -> str:
     if _import_igl() is None:
         if method == "libigl":
             raise ConfigError(
-                "method='libigl' needs libigl: `pip install libigl` (it comes with "
-                "neural-field-arena[build]), or use method='exact'."
+                "method='libigl' needs libigl: `pip install neural-field-arena[libigl]`, "
+                "or use method='exact'."
             )
         return "exact"
     return "libigl"
