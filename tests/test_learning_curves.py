@@ -131,3 +131,8 @@ def test_micro_batches_are_recorded_and_no_checkpoint_outlives_its_document(lc, 
     doc = json.loads(lc.result_path(out, 20, "mlp").read_text())
     assert doc["protocol"]["settings"]["micro_batch_size"] == 8
     assert not list((tmp_path / "home" / "runs").rglob("state.pt"))
+
+
+def test_the_committed_table_is_the_render_of_the_committed_documents(lc):
+    committed = Path(__file__).resolve().parent.parent / "docs" / "curves"
+    assert (committed / "table.md").read_text() == lc.table(lc.load_results(committed))
