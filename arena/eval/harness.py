@@ -119,16 +119,8 @@ def evaluate(
         runs = list(saved["done"]) if saved else []
         stack.enter_context(modelfile.contained(mf.path))  # from here on the model file's code runs
         num_parameters = _check_model(mf, spec, data, to_input, torch_device)
-        if saved and progress is True:
-            current = saved["current"]
-            at = f"seed {current['seed']} at epoch {current['epoch'] + 1}" if current else f"seed {len(runs)}"
-            _say(f"Continuing from the checkpoint in {state.folder}: {len(runs)} seed(s) done, {at}.")
-        elif state is not None and progress is True:
-            others = sorted(p.parent.name for p in state.folder.parent.glob(f"{state.folder.name[:-17]}-*/state.pt")
-                            if p.parent != state.folder)
-            if others:
-                _say(f"Starting afresh: the unfinished run(s) of this model in {state.folder.parent} "
-                     f"({', '.join(others)}) had other settings, seeds, model file or dataset.")
+        if state is not None and progress is True:
+            _say_where(state, saved, len(runs))
         bar = stack.enter_context(_Progress(progress, seeds, settings.epochs, len(data.train)))
         bar.resumed(len(runs))
         saver = _Saver(state, runs, checkpoint_every, versions)
@@ -449,6 +441,20 @@ def _say(message: str) -> None:
     from rich.console import Console
 
     Console(stderr=True).print(message, highlight=False, soft_wrap=True)
+
+
+def _say_where(state: _checkpoint.RunState, saved: dict | None, done: int) -> None:
+    """One line when a run continues from its checkpoint, or starts beside another run's."""
+    if saved:
+        current = saved["current"]
+        at = f"seed {current['seed']} at epoch {current['epoch'] + 1}" if current else f"seed {done}"
+        _say(f"Continuing from the checkpoint in {state.folder}: {done} seed(s) done, {at}.")
+        return
+    model = state.folder.name.rsplit("-", 1)[0]
+    others = sorted(p.parent.name for p in state.folder.parent.glob(f"{model}-*/state.pt") if p.parent != state.folder)
+    if others:
+        _say(f"Starting afresh: the unfinished run(s) of this model in {state.folder.parent} "
+             f"({', '.join(others)}) had other settings, seeds, model file or dataset.")
 
 
 class Interrupted(KeyboardInterrupt):
