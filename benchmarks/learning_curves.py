@@ -158,11 +158,11 @@ def run(roots: Mapping[int, Path], models: Sequence[str], out: Path, *, epochs: 
         micro_batch_size: Mapping[str, int | None] | None = None,
         log: Callable[[str], None] = print) -> list[Path]:
     """Evaluate every (model, size) without a document yet; return the documents written."""
-    from arena import hub
     from arena.eval import evaluate, result
+    from arena.eval._checkpoint import default_root
     from arena.eval.harness import discard_checkpoint
 
-    checkpoints = hub.home() / "runs"
+    checkpoints = default_root()
     micro_batch_size = micro_batch_size or {}
 
     written = []

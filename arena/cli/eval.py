@@ -52,6 +52,7 @@ def evaluate(
     from arena.eval import _memory
     from arena.eval import evaluate as run
     from arena.eval import result
+    from arena.eval._checkpoint import default_root
     from arena.eval.harness import Interrupted, discard_checkpoint
     from arena.eval.protocol import parse_augment
     from arena.leaderboard import from_options
@@ -63,7 +64,7 @@ def evaluate(
                            dataset=dataset, root=leaderboard, force=force)
     augmentations = None if augment is None else parse_augment(augment)
     _memory.apply_for_command()  # the graph baselines' big activations: no mmap/munmap per step
-    checkpoints = hub.home() / "runs"
+    checkpoints = default_root()
     try:
         document = run(model, dataset, seeds=seeds, epochs=epochs, batch_size=batch_size, lr=lr,
                        weight_decay=weight_decay, augment=augmentations, micro_batch_size=micro_batch_size,

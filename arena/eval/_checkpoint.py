@@ -4,17 +4,20 @@ A run is named by everything that fixes its numbers: the model file's sha256, th
 manifest sha256, the protocol settings, the number of seeds and the device type (not the thread
 count, which moves only float rounding). Its folder ``<root>/<dataset>/<model>-<key>/`` holds:
 
-- ``state.pt``: the finished seeds' records and, for the seed in progress, the model, optimizer
-  and schedule states, the best checkpoint so far, the history and torch's random state at the
-  end of an epoch, written atomically (``torch.save`` to a temporary file, then a rename) and read
+- ``state.pt``: the finished seeds' records, the torch/numpy/package versions and, for the seed
+  in progress, the model, optimizer and schedule states, the best checkpoint so far, the history
+  and torch's random state at the end of an epoch, written atomically (``torch.save`` to a temporary file, then a rename) and read
   back with ``weights_only=True``, so a state file can carry tensors and plain values only;
 - ``lock``: held (``flock``) by the process running it, so a second copy of the same command
   stops with one line instead of writing over the first one's state.
 
 Continuing from a state gives the numbers the uninterrupted run would have given (the shuffles
 and augmentations are seeded by ``(seed, epoch)`` and torch's random state is restored), on the
-same device and thread count; only the recorded seconds differ. The folder is removed, file by
-file, once the result it led to has been written.
+same device and thread count; only the recorded seconds differ. A state made with other package
+versions is not continued. The folder is removed, file by file, once the result it led to has
+been written, and when a run ends before anything was saved; the harness also forgets the state
+of a run that failed by the model's or the data's fault (a rerun would fail again), but not of
+one that ran out of memory.
 """
 
 from __future__ import annotations
@@ -35,6 +38,18 @@ FORMAT = "arena-run-state/1"
 FILES = ("state.pt", "lock")
 
 
+def default_root() -> Path:
+    """``$ARENA_HOME/runs``: where ``arena-eval`` and the benchmarks keep their runs' states."""
+    from arena import hub
+
+    return hub.home() / "runs"
+
+
+def _plain(name: Any, fallback: str) -> str:
+    """``name`` as one safe path component."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or fallback
+
+
 def run_dir(root: str | os.PathLike, document: Mapping[str, Any]) -> Path:
     """``root/<dataset>/<model>-<key>``: where the run that ``document`` describes keeps its state.
 
@@ -48,8 +63,7 @@ def run_dir(root: str | os.PathLike, document: Mapping[str, Any]) -> Path:
         "device": str(document["environment"]["device"]).split(" ")[0],  # "cpu" or "cuda"
     }
     key = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
-    model = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(document["model"]["name"])).strip("._") or "model"
-    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(document["dataset"]["name"])).strip("._") or "dataset"
+    model, dataset = _plain(document["model"]["name"], "model"), _plain(document["dataset"]["name"], "dataset")
     return Path(root) / dataset / f"{model}-{key}"
 
 

@@ -123,9 +123,7 @@ def evaluate(
             _say_where(state, saved, len(runs))
         bar = stack.enter_context(_Progress(progress, seeds, settings.epochs, len(data.train)))
         bar.resumed(len(runs))
-        saver = _Saver(state, runs, checkpoint_every, versions)
-        if saved and saved["current"]:
-            saver.saved_at = (saved["current"]["seed"], saved["current"]["epoch"])
+        saver = _Saver(state, runs, checkpoint_every, versions, saved["current"] if saved else None)
         try:
             for seed in range(len(runs), seeds):
                 resume = saved["current"] if saved and saved["current"] and saved["current"]["seed"] == seed else None
@@ -474,10 +472,11 @@ class _Saver:
     """Writes the run's state: a seed in progress at most every ``every`` seconds, each finished seed."""
 
     def __init__(self, state: _checkpoint.RunState | None, runs: list[dict], every: float,
-                 versions: dict[str, str] | None = None):
+                 versions: dict[str, str] | None = None, current: dict | None = None):
         self.state, self.runs, self.every, self.versions = state, runs, every, dict(versions or {})
         self.last = time.monotonic()
-        self.saved_at: tuple[int, int] | None = None  # (seed, epoch) of the last state written
+        # (seed, epoch) of the last state written: the loaded one's until this process writes
+        self.saved_at: tuple[int, int] | None = (current["seed"], current["epoch"]) if current else None
 
     def epoch_done(self, current: Callable[[], dict], seed: int, epoch: int) -> None:
         if self.state is None or time.monotonic() - self.last < self.every:

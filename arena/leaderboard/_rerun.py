@@ -2,10 +2,11 @@
 
 The submission's ``model.py`` is run by ``arena-eval`` in a subprocess, with the recorded seeds
 and protocol settings (epochs, batch size, learning rate, weight decay, micro-batches, compile;
-the rest are the model file's own), on the recorded dataset (its manifest sha256 must match), on the recorded device
-type and, on a CPU, the recorded number of threads. Per-seed val and test accuracies must be
-equal when the device type and the torch and numpy versions are the result's; otherwise they
-must agree within :data:`TOLERANCE` (absolute, as fractions).
+the rest are the model file's own), on the recorded dataset (its manifest sha256 must match), on
+the recorded device type and, on a CPU, the recorded number of threads, in a home of its own and
+from scratch (never continuing a checkpoint another run left). Per-seed val and test accuracies
+must be equal when the device type and the torch and numpy versions are the result's; otherwise
+they must agree within :data:`TOLERANCE` (absolute, as fractions).
 """
 
 from __future__ import annotations
