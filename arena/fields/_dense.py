@@ -16,13 +16,10 @@ Contract:
   ``g++``, ``c++`` or ``clang++``), on the CPU backend, unless ``ARENA_CPU_KERNELS=0``.
   ``dense="kernel"`` asks for it and raises :class:`ConfigError` saying why where it cannot be
   used; ``"auto"`` falls back to XLA (warning once when a compile failed); ``"xla"`` never uses it.
-- It is compiled on first use against the headers that ship with jaxlib into a per-user cache
-  (:func:`cache_dir`: ``$ARENA_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/arena/kernels``, else
-  ``~/.cache/arena/kernels``) as ``dense_cpu-<key>.so``, the key hashing the source, the compiler
-  (its path and ``--version``), the flags, jaxlib's version and the machine. A cached library is
-  reused by every later process; the file is written whole or not at all
-  (:func:`arena.format.write_bytes_atomic`), one compile at a time per key (a file lock). A failed
-  compile names the command that failed and the compiler's last error line.
+- It is compiled on first use against the headers that ship with jaxlib, by
+  :func:`arena._native.build`, into the per-user cache (:func:`cache_dir`) as
+  ``dense_cpu-<key>.so`` (the key also covers jaxlib's version). A failed compile names the
+  command that failed and the compiler's last error line.
 
 What the kernel and the fused step are worth is in docs/measurements.md
 (``benchmarks/matmul_ceiling.py``, ``benchmarks/fit_ablation.py``); the fused step's gradients
@@ -34,14 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shlex
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -49,12 +39,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from arena import format as fmt
+from arena import _native
 from arena.errors import ConfigError
 from arena.fields import _sine
 
 SOURCE = Path(__file__).with_name("_kernels") / "dense_cpu.cc"
-FLAGS = ("-O3", "-mavx2", "-mfma", "-std=c++17", "-fPIC", "-shared", "-w")
+FLAGS = _native.FLAGS
 KINDS = ("auto", "kernel", "xla")
 _LOADED: list[ctypes.CDLL] = []  # XLA keeps the first registration for the life of the process
 _LOCK = threading.Lock()  # fits trace from one thread per device
@@ -62,90 +52,30 @@ _LOCK = threading.Lock()  # fits trace from one thread per device
 
 def cache_dir() -> Path:
     """Where compiled kernels are kept, across processes and runs (per user)."""
-    if os.environ.get("ARENA_KERNEL_CACHE"):
-        return Path(os.environ["ARENA_KERNEL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "arena" / "kernels"
-
-
-def _cpu_has_avx2_fma() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx2" in flags and "fma" in flags
-
-
-def _compiler() -> str | None:
-    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
-
-
-def _compiler_identity(cxx: str) -> str:
-    """The compiler's resolved path and the first line of its ``--version`` (part of the cache key)."""
-    path = shutil.which(cxx) or cxx
-    try:
-        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
-        version = (done.stdout.strip().splitlines() or [""])[0]
-    except (OSError, subprocess.SubprocessError):
-        version = ""
-    return f"{path}\n{version}"
-
-
-def cache_key(cxx: str) -> str:
-    """The key of the kernel library that ``cxx`` builds: a hash of the source, the compiler,
-    the flags, jaxlib's version (its FFI headers) and the machine."""
-    import jaxlib
-
-    parts = (SOURCE.read_bytes(), _compiler_identity(cxx).encode(), " ".join(FLAGS).encode(),
-             jaxlib.__version__.encode(), platform.machine().encode())
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+    return _native.cache_dir()
 
 
 def _build(cxx: str) -> Path:
-    """The cached kernel library for ``cxx``, compiled into the cache first if it is not there.
+    """The cached kernel library for ``cxx`` (:func:`arena._native.build`; the key also covers
+    jaxlib's version, whose FFI headers it is compiled against).
 
     Raises:
         RuntimeError: the compile failed; the message is one line naming the command.
     """
-    from filelock import FileLock
+    import jaxlib
 
-    target = cache_dir() / f"dense_cpu-{cache_key(cxx)}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if target.exists():  # another process compiled it while this one waited
-            return target
-        with tempfile.TemporaryDirectory(prefix="arena-kernel-") as tmp:
-            out = Path(tmp) / target.name
-            cmd = [cxx, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(out)]
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True)
-            except OSError as exc:
-                raise RuntimeError(f"compiling the CPU kernel failed: `{shlex.join(cmd)}` could not run ({exc})") from None
-            if done.returncode != 0 or not out.is_file():
-                last = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(
-                    f"compiling the CPU kernel failed: `{shlex.join(cmd)}` exited with {done.returncode}: {last}"
-                )
-            fmt.write_bytes_atomic(target, out.read_bytes())
-    return target
+    return _native.build(cxx, SOURCE, name="dense_cpu", flags=FLAGS,
+                         include_dirs=[jax.ffi.include_dir()], extra=[jaxlib.__version__])
 
 
 @functools.cache
 def _load() -> tuple[bool, str]:
     """Build, load and register the kernel once per process: ``(usable, why not)``."""
-    if os.environ.get("ARENA_CPU_KERNELS", "1") == "0":
-        return False, "ARENA_CPU_KERNELS=0 turns it off"
-    if not sys.platform.startswith("linux") or platform.machine().lower() not in ("x86_64", "amd64"):
-        return False, f"it is built for x86-64 Linux (this is {sys.platform} on {platform.machine()})"
-    if not _cpu_has_avx2_fma():
-        return False, "this CPU lacks AVX2 or FMA"
-    cxx = _compiler()
-    if cxx is None:
-        return False, "no C++ compiler was found (set CXX, or install g++)"
+    why = _native.unavailable()
+    if why:
+        return False, why
     try:
-        lib = ctypes.cdll.LoadLibrary(str(_build(cxx)))
+        lib = ctypes.cdll.LoadLibrary(str(_build(_native.compiler())))
     except (OSError, RuntimeError) as err:
         warnings.warn(f"arena: the CPU dense kernel is unavailable, using XLA's products ({err})", stacklevel=3)
         return False, str(err)
