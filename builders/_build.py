@@ -279,15 +279,19 @@ def _image_stats(source, train_positions: np.ndarray,
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
-def _points(mesh_and_seed):
-    mesh, seed = mesh_and_seed
-    return shape_points(mesh.vertices, mesh.faces, seed=seed)
+def _points(job):
+    mesh, seed, method = job
+    return shape_points(mesh.vertices, mesh.faces, seed=seed, labeller=method)
 
 
 def _shape_data(task, meshes, index, drawn: Callable[[int], None]) -> dict[str, np.ndarray]:
     """The point pools and held-out sets of a shard's meshes, sampled on every core; ``drawn``
     is called with 1 as each mesh's points are ready."""
-    jobs = list(zip(meshes, (int(i) for i in index)))
+    from arena.sources import shapes
+    from arena.sources._winding import implementation
+
+    method = implementation(shapes.LABELLER)  # the one the manifest names, in every worker
+    jobs = [(mesh, int(i), method) for mesh, i in zip(meshes, index)]
     workers = min(len(jobs), len(os.sched_getaffinity(0)))
     sets = []
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
@@ -365,7 +369,7 @@ def _signal(task) -> dict[str, Any]:
             "near_surface_noise_std": shapes.NOISE_STD,
             "normalisation": f"bounding box centred, longest side scaled to 2 / (1 + {shapes.PADDING})",
             "occupancy": "generalised winding number > 0.5, after removing duplicated faces",
-            "labeller": labeller(shapes.LABELLER),  # "exact" or "libigl-<version>"
+            "labeller": labeller(shapes.LABELLER),  # "exact-kernel", "exact-numpy", "libigl-<v>"
             "seed": "the shape's source index",
         }
     return signal

@@ -1,6 +1,7 @@
 """libigl's fast winding numbers as the occupancy labeller: agreement with the exact sum, the
 fallback without libigl, and the labeller recorded in shape manifests."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -63,13 +64,25 @@ def test_libigl_labels_agree_with_the_exact_sum_on_an_open_mesh():
     np.testing.assert_array_equal(fast[clear], exact[clear])
 
 
-def test_auto_uses_libigl_when_it_is_installed_and_exact_stays_the_default():
+def test_auto_uses_libigl_only_where_the_compiled_kernel_cannot_run(monkeypatch):
     pytest.importorskip("igl")
     import importlib.metadata
 
+    from arena.sources import _winding
+
     version = importlib.metadata.version("libigl")
-    assert labeller("auto") == labeller("libigl") == f"libigl-{version}"
-    assert labeller() == labeller("exact") == "exact"
+    assert labeller("libigl") == f"libigl-{version}"
+    kernel = _winding._kernel()[0] is not None
+    assert labeller("auto") == ("exact-kernel" if kernel else f"libigl-{version}")
+    assert labeller() == labeller("exact") == ("exact-kernel" if kernel else "exact-numpy")
+    _winding._kernel.cache_clear()
+    monkeypatch.setenv("ARENA_CPU_KERNELS", "0")
+    try:
+        assert labeller("auto") == f"libigl-{version}"
+        assert labeller("exact") == "exact-numpy"
+    finally:
+        monkeypatch.undo()
+        _winding._kernel.cache_clear()
 
 
 def test_without_libigl_auto_falls_back_to_the_exact_sum(no_igl):
@@ -77,7 +90,7 @@ def test_without_libigl_auto_falls_back_to_the_exact_sum(no_igl):
 
     box = trimesh.creation.box()
     points = np.random.default_rng(4).uniform(-1, 1, (500, 3))
-    assert labeller("auto") == "exact"
+    assert labeller("auto") == labeller("exact")  # the exact sum, by the kernel where it runs
     np.testing.assert_array_equal(label_inside(box.vertices, box.faces, points, method="auto"),
                                   winding_numbers(box.vertices, box.faces, points) > 0.5)
     with pytest.raises(ConfigError, match=r"pip install neural-field-arena\[libigl\]"):
@@ -85,7 +98,7 @@ def test_without_libigl_auto_falls_back_to_the_exact_sum(no_igl):
 
 
 def test_unknown_labelling_methods_are_refused():
-    with pytest.raises(ConfigError, match="'rays'.*exact, libigl, auto"):
+    with pytest.raises(ConfigError, match="'rays'.*exact, auto, libigl, exact-kernel, exact-numpy"):
         label_inside(np.eye(3), [[0, 1, 2]], np.zeros((1, 3)), method="rays")
     with pytest.raises(ConfigError, match="'rays'"):
         labeller("rays")
@@ -116,13 +129,17 @@ def test_the_shape_manifest_records_which_labeller_labelled_the_points(monkeypat
     from arena_builders._build import _signal
 
     task = fit.ShapeTask(points_per_step=256)
-    assert _signal(task)["sampling"]["labeller"] == "exact"
+    assert _signal(task)["sampling"]["labeller"] == labeller("exact") in ("exact-kernel", "exact-numpy")
+    monkeypatch.setattr(shapes, "LABELLER", "exact-numpy")
+    assert _signal(task)["sampling"]["labeller"] == "exact-numpy"
     monkeypatch.setattr(shapes, "LABELLER", "auto")
     assert _signal(task)["sampling"]["labeller"] == labeller("auto")
-    if labeller("auto") != "exact":
+    if importlib.util.find_spec("igl") is not None:
+        monkeypatch.setattr(shapes, "LABELLER", "libigl")
         assert _signal(task)["sampling"]["labeller"].startswith("libigl-")
     monkeypatch.setitem(sys.modules, "igl", None)
-    assert _signal(task)["sampling"]["labeller"] == "exact"
+    monkeypatch.setattr(shapes, "LABELLER", "auto")
+    assert _signal(task)["sampling"]["labeller"] == labeller("exact")
 
 
 def test_points_are_labelled_by_the_labeller_the_manifest_names_when_the_build_runs(monkeypatch):

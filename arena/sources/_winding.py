@@ -22,28 +22,40 @@ most of the mesh visits a few caps instead of every face. Closed parts have no b
 nothing from outside their box. No approximation is made: in float64 the tree and the direct
 sum agree to rounding error (about 1e-12); the float32 default is within about 1e-5 of both.
 
-Occupancy labels (:func:`label_inside`, ``w > 0.5``) come from one of two labellers, and
+The tree is evaluated by numpy (:class:`_Tree`, whole blocks of points per node) or, where the
+CPU kernels run (:mod:`arena._native`: x86-64 Linux, AVX2 and FMA, a C++ compiler, unless
+``ARENA_CPU_KERNELS=0``), by ``_kernels/winding_cpu.cc``: the same tree and caps walked point by
+point, eight triangles per AVX2 step, the triple product taken from the corners relative to the
+point (more accurate than numpy's ``d0 - p . n``) and summed in float64. In float32 both stay
+within ~1e-5 of the float64 direct sum away from the surface (tests/test_winding_kernel.py).
+
+Occupancy labels (:func:`label_inside`, ``w > 0.5``) come from one of three labellers, and
 :func:`labeller` names the one a ``method`` resolves to, for the manifests of built datasets:
 
-- ``"exact"``: :func:`winding_numbers` above (tree, float32), always available;
+- ``"exact-kernel"`` and ``"exact-numpy"``: the float32 tree above, by the kernel or by numpy.
+  ``"exact"``, the default, is the kernel where it runs, else numpy;
 - ``"libigl"``: ``igl.fast_winding_number`` of libigl (Barill et al. 2018, "Fast winding numbers
   for soups and clouds"), a Barnes-Hut approximation (expansion order 2, accuracy 2) of the same
   sum over the same cleaned triangles. It is imported only when called (``import arena`` never
   loads it) and names itself ``"libigl-<version>"``.
 
-``"auto"`` is libigl when it can be imported, else exact. The default is ``"exact"``: on
-ModelNet10 the two agree on all but a few points in 10^5 (points within ~1e-3 of the surface),
-but libigl is not faster on most of its meshes (it wins only on some of the largest), as
-``benchmarks/winding_libigl.py`` measures.
+``"auto"`` is the fastest one here: the kernel, else libigl when it can be imported, else numpy.
+On ModelNet10 the labellers agree on all but a few points in 10^5 (points within ~1e-3 of the
+surface); ``benchmarks/shape_labelling.py`` measures agreement and the point-set stage's speed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 import importlib.metadata
+import warnings
+from pathlib import Path
 
 import numpy as np
 
+from arena import _native
 from arena.errors import ConfigError
 
 _PAIRS_PER_BLOCK = 1 << 16  # point-triangle pairs per block: 15 scratch arrays of 256 KiB (float32)
@@ -282,6 +294,62 @@ class _Tree:
                 self._from_outside(child, idx, points, acc, ws)
 
 
+_KERNEL_SOURCE = Path(__file__).with_name("_kernels") / "winding_cpu.cc"
+_LANES = 8  # triangles per AVX2 step; every range in the kernel's store is padded to a multiple
+
+
+@functools.cache
+def _kernel():
+    """``(arena_winding_numbers of the compiled kernel, "")``, or ``(None, why it cannot run)``."""
+    why = _native.unavailable()
+    if why:
+        return None, why
+    try:
+        lib = ctypes.CDLL(str(_native.build(_native.compiler(), _KERNEL_SOURCE, name="winding_cpu")))
+    except (OSError, RuntimeError) as err:
+        warnings.warn(f"arena: the winding-number kernel is unavailable, labelling with numpy ({err})",
+                      stacklevel=3)
+        return None, str(err)
+    fn = lib.arena_winding_numbers
+    pointer = ctypes.c_void_p
+    fn.argtypes = [pointer, ctypes.c_int64, pointer, pointer, pointer, pointer, pointer,
+                   ctypes.c_int64, pointer]
+    fn.restype = None
+    return fn, ""
+
+
+def _kernel_winding_numbers(tree: _Tree, points: np.ndarray) -> np.ndarray:
+    """``tree(points)`` (a float32 tree) evaluated by the compiled kernel, one point at a time."""
+    fn, _ = _kernel()
+    points = np.ascontiguousarray(points, np.float32)
+    out = np.zeros(points.shape[0])
+    if tree.root is None or points.shape[0] == 0:
+        return out
+    nodes, child = [tree.root], []
+    for node in nodes:  # breadth first: a node's children get the next two free numbers
+        child.append((-1, -1) if node.children is None else (len(nodes), len(nodes) + 1))
+        nodes.extend(node.children or ())
+    blocks, ranges, used = [], {"faces": [], "cap": []}, 0
+    for node in nodes:
+        for key, tri in (("faces", node.faces), ("cap", node.cap)):
+            if tri is None:
+                ranges[key].append((0, -1))
+                continue
+            m = len(tri)
+            block = np.zeros((10, -(-m // _LANES) * _LANES), np.float32)  # padding: weight 0
+            block[:, :m] = np.concatenate([tri.a, tri.b, tri.c, tri.weight[None]])
+            blocks.append(block)
+            ranges[key].append((used, block.shape[1]))
+            used += block.shape[1]
+    rows = np.ascontiguousarray(np.concatenate(blocks, axis=1))
+    box = np.array([[*(n.lo - tree.tol), *(n.hi + tree.tol)] for n in nodes], np.float64)
+    child = np.array(child, np.int32)
+    faces, cap = (np.array(ranges[k], np.int64) for k in ("faces", "cap"))
+    fn(rows.ctypes.data, rows.shape[1], box.ctypes.data, child.ctypes.data, faces.ctypes.data,
+       cap.ctypes.data, points.ctypes.data, points.shape[0], out.ctypes.data)
+    return out
+
+
 def _clean(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Merge vertices at equal positions and drop faces of zero area (they subtend no angle)."""
     unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
@@ -318,8 +386,10 @@ def winding_numbers(
         vertices: ``(V, 3)`` vertex positions.
         faces: ``(F, 3)`` vertex indices of each triangle, counter-clockwise seen from outside.
         points: ``(n, 3)`` query points.
-        method: ``"tree"`` (hierarchical and exact, see the module docstring) or ``"direct"``
-            (the plain sum over every face: the reference, slow on large meshes).
+        method: ``"tree"`` (hierarchical and exact, see the module docstring), ``"kernel"``
+            (the same tree evaluated by the compiled CPU kernel, float32 only; a
+            :class:`ConfigError` says why where it cannot run) or ``"direct"`` (the plain sum
+            over every face: the reference, slow on large meshes).
         dtype: precision of the per-triangle arithmetic. ``float32`` (the default, about twice
             as fast) is off by at most ~1e-4 on meshes of a few thousand faces normalised to the
             unit cube, which moves the 0.5 threshold only for points within ~1e-6 of the
@@ -348,12 +418,21 @@ def winding_numbers(
         tris = _Triangles.make(*corners, np.ones(len(faces)), dtype)
         ws = _Workspace(dtype)
         return _half_angle_sum(np.ascontiguousarray(points, dtype), tris, ws) / (2.0 * np.pi)
+    if method == "kernel":
+        fn, why = _kernel()
+        if fn is None:
+            raise ConfigError(f"method='kernel' needs the compiled CPU kernel, but {why}; use method='tree'.")
+        if dtype != np.float32:
+            raise ConfigError(f"method='kernel' computes in float32; got dtype={dtype}.")
+        return _kernel_winding_numbers(_Tree(vertices, faces, leaf_faces, dtype), points)
     if method != "tree":
-        raise ConfigError(f"Unknown winding-number method '{method}'; use 'tree' or 'direct'.")
+        raise ConfigError(
+            f"Unknown winding-number method '{method}'; use 'tree', 'kernel' or 'direct'."
+        )
     return _Tree(vertices, faces, leaf_faces, dtype)(points)
 
 
-LABEL_METHODS = ("exact", "libigl", "auto")
+LABEL_METHODS = ("exact", "auto", "libigl", "exact-kernel", "exact-numpy")
 
 
 def _import_igl():
@@ -365,30 +444,39 @@ def _import_igl():
     return igl
 
 
-def _resolve(method: str) -> str:
-    """``"exact"`` or ``"libigl"``: what ``method`` labels with here."""
+def implementation(method: str) -> str:
+    """``"exact-kernel"``, ``"exact-numpy"`` or ``"libigl"``: what ``method`` labels with here
+    (itself a method, so that worker processes label with what the parent recorded)."""
     if method not in LABEL_METHODS:
         raise ConfigError(
             f"Unknown labelling method '{method}'; use one of {', '.join(LABEL_METHODS)}."
         )
-    if method == "exact":
-        return method
-    if _import_igl() is None:
-        if method == "libigl":
+    if method == "libigl":
+        if _import_igl() is None:
             raise ConfigError(
                 "method='libigl' needs libigl: `pip install neural-field-arena[libigl]`, "
                 "or use method='exact'."
             )
-        return "exact"
-    return "libigl"
+        return method
+    if method == "exact-numpy":
+        return method
+    fn, why = _kernel()
+    if method == "exact-kernel" and fn is None:
+        raise ConfigError(f"method='exact-kernel' needs the compiled CPU kernel, but {why}; "
+                          "use method='exact'.")
+    if fn is not None:
+        return "exact-kernel"
+    return "libigl" if method == "auto" and _import_igl() is not None else "exact-numpy"
 
 
 def labeller(method: str = "exact") -> str:
-    """The name of the labeller :func:`label_inside` uses for ``method``: ``"exact"`` or
-    ``"libigl-<version>"`` (what built datasets record, so labels of different code differ in
-    their manifests)."""
-    if _resolve(method) == "exact":
-        return "exact"
+    """The name of the labeller :func:`label_inside` uses for ``method`` here: ``"exact-kernel"``,
+    ``"exact-numpy"`` or ``"libigl-<version>"`` (what built datasets record, so labels of
+    different code differ in their manifests). Each name is itself a ``method`` (libigl's
+    without the version)."""
+    resolved = implementation(method)
+    if resolved != "libigl":
+        return resolved
     try:
         version = importlib.metadata.version("libigl")
     except importlib.metadata.PackageNotFoundError:
@@ -401,9 +489,12 @@ def label_inside(vertices, faces, points, *, method: str = "exact") -> np.ndarra
 
     Args:
         vertices, faces, points: as for :func:`winding_numbers`.
-        method: ``"exact"`` (the default: :func:`winding_numbers`, float32 tree), ``"libigl"``
-            (libigl's fast winding numbers; a :class:`ConfigError` when libigl is missing) or
-            ``"auto"`` (libigl when importable, else exact). See the module docstring.
+        method: ``"exact"`` (the default: the float32 tree of :func:`winding_numbers`, computed
+            by the compiled kernel where it runs, else by numpy), ``"auto"`` (the fastest here:
+            the kernel, else libigl when installed, else numpy), ``"libigl"`` (libigl's fast
+            winding numbers; a :class:`ConfigError` when libigl is missing), or one
+            implementation by name: ``"exact-kernel"`` (a :class:`ConfigError` saying why where
+            it cannot run) or ``"exact-numpy"``. See the module docstring.
 
     Example:
         >>> import trimesh
@@ -411,8 +502,10 @@ def label_inside(vertices, faces, points, *, method: str = "exact") -> np.ndarra
         >>> label_inside(box.vertices, box.faces, [[0, 0, 0], [2, 0, 0]]).tolist()
         [True, False]
     """
-    if _resolve(method) == "exact":
-        return winding_numbers(vertices, faces, points) > 0.5
+    resolved = implementation(method)
+    if resolved != "libigl":
+        how = "kernel" if resolved == "exact-kernel" else "tree"
+        return winding_numbers(vertices, faces, points, method=how) > 0.5
     vertices, faces = _clean(*mesh_arrays(vertices, faces))
     points = np.ascontiguousarray(np.asarray(points, np.float64).reshape(-1, 3))
     if faces.shape[0] == 0 or points.shape[0] == 0:

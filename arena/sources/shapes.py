@@ -19,8 +19,9 @@ The conventions (all coordinates in the normalised cube [-1, 1]^3, axis order as
   cleaned mesh, which is right on closed meshes and stays sensible on the open,
   self-intersecting CAD meshes of ModelNet and ShapeNet, where ray parity fails. ``labeller``
   picks who computes it (``arena.sources._winding.label_inside``): ``"exact"`` (the default,
-  :data:`LABELLER`), ``"libigl"`` (libigl's fast winding numbers) or ``"auto"`` (libigl when
-  installed, else exact); exact and libigl differ on a few points in 10^5 right at the surface.
+  :data:`LABELLER`: the exact sum by the compiled CPU kernel where it runs, else by numpy),
+  ``"libigl"`` (libigl's fast winding numbers) or ``"auto"`` (the fastest available); they
+  differ on a few points in 10^5 right at the surface.
 
 :func:`shape_points` draws the three sets a :class:`arena.fit.ShapeTask` needs, from three
 independent random streams of one seed (``numpy.random.default_rng([seed, k])``, ``k`` = 0, 1, 2):
@@ -170,8 +171,9 @@ def sample_points(
         padding: normalisation padding (see :func:`normalize_vertices`).
         seed: the random stream is ``default_rng([seed, 0])``, the pool stream of
             :func:`shape_points`, so both give the same pool.
-        labeller: ``"exact"``, ``"libigl"`` or ``"auto"`` (see the module docstring); ``None``
-            reads :data:`LABELLER` when called, as the manifest does.
+        labeller: a method of ``arena.sources._winding.label_inside`` (``"exact"``, ``"auto"``,
+            ``"libigl"``, ...; see the module docstring); ``None`` reads :data:`LABELLER` when
+            called, as the manifest does.
 
     Returns:
         ``(points float32 (n_uniform + n_surface, 3), occupancy bool (n_uniform + n_surface,))``.
