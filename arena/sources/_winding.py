@@ -69,28 +69,32 @@ class _Triangles:
     a: np.ndarray  # (3, m) corner coordinates, one row per axis
     b: np.ndarray
     c: np.ndarray
-    normal_sum: np.ndarray  # (3, m): a x b + b x c + c x a, so det[a-p, b-p, c-p] = d0 - p . n
-    d0: np.ndarray  # (m,): det[a, b, c]
+    normal_sum: np.ndarray | None  # (3, m): a x b + b x c + c x a, so det[a-p, b-p, c-p] = d0 - p . n
+    d0: np.ndarray | None  # (m,): det[a, b, c]; both None where only the kernel reads them
     weight: np.ndarray  # (m,)
 
     @classmethod
-    def make(cls, a, b, c, weight, dtype) -> _Triangles:
-        """Triangles from corner arrays ``(m, 3)`` (float64), stored in ``dtype``."""
+    def make(cls, a, b, c, weight, dtype, products: bool = True) -> _Triangles:
+        """Triangles from corner arrays ``(m, 3)`` (float64), stored in ``dtype``; without
+        ``products`` (for the kernel, which takes the triple product itself) no ``normal_sum``, ``d0``."""
+        store = lambda x: np.ascontiguousarray(x, dtype)  # noqa: E731
+        weight = np.asarray(weight, np.float64)
+        if not products:
+            return cls(store(a.T), store(b.T), store(c.T), None, None, store(weight))
         normal_sum = np.cross(a, b) + np.cross(b, c) + np.cross(c, a)
         d0 = np.einsum("ij,ij->i", a, np.cross(b, c))
-        arrays = (a.T, b.T, c.T, normal_sum.T, d0, np.asarray(weight, np.float64))
-        return cls(*(np.ascontiguousarray(x, dtype) for x in arrays))
+        return cls(*(store(x) for x in (a.T, b.T, c.T, normal_sum.T, d0, weight)))
 
     def __len__(self) -> int:
-        return self.d0.shape[0]
+        return self.weight.shape[0]
 
     def chunk(self, start: int, stop: int) -> _Triangles:
         return _Triangles(
             self.a[:, start:stop],
             self.b[:, start:stop],
             self.c[:, start:stop],
-            self.normal_sum[:, start:stop],
-            self.d0[start:stop],
+            None if self.normal_sum is None else self.normal_sum[:, start:stop],
+            None if self.d0 is None else self.d0[start:stop],
             self.weight[start:stop],
         )
 
@@ -200,7 +204,7 @@ def _half_angle_sum(points: np.ndarray, tri: _Triangles, ws: _Workspace) -> np.n
     return out
 
 
-def _cap(faces: np.ndarray, vertices: np.ndarray, apex: np.ndarray, dtype) -> _Triangles:
+def _cap(faces: np.ndarray, vertices: np.ndarray, apex: np.ndarray, dtype, products: bool) -> _Triangles:
     """The fan from ``apex`` over the boundary edges of ``faces``, oriented to close them.
 
     An undirected edge ``(u, v)``, ``u < v``, used ``k`` more times as ``u -> v`` than as
@@ -217,7 +221,7 @@ def _cap(faces: np.ndarray, vertices: np.ndarray, apex: np.ndarray, dtype) -> _T
     keep = count != 0
     u, v = np.divmod(keys[keep], vertices.shape[0])
     a = np.broadcast_to(apex, (u.shape[0], 3))
-    return _Triangles.make(a, vertices[v], vertices[u], -count[keep], dtype)
+    return _Triangles.make(a, vertices[v], vertices[u], -count[keep], dtype, products)
 
 
 @dataclasses.dataclass
@@ -233,9 +237,11 @@ class _Node:
 class _Tree:
     """The face hierarchy of one mesh, evaluated for any number of points."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, leaf_faces: int, dtype):
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, leaf_faces: int, dtype,
+                 products: bool = True):
         self.vertices, self.faces = _clean(vertices, faces)
         self.dtype = dtype
+        self.products = products  # False: a tree for the kernel only (see _Triangles.make)
         self.leaf_faces = leaf_faces
         self.root = None
         if self.faces.shape[0]:
@@ -248,11 +254,11 @@ class _Tree:
         own = self.faces[face_ids]
         corners = self.vertices[own.reshape(-1)]
         lo, hi = corners.min(axis=0), corners.max(axis=0)
-        cap = _cap(own, self.vertices, 0.5 * (lo + hi), self.dtype)
+        cap = _cap(own, self.vertices, 0.5 * (lo + hi), self.dtype, self.products)
         n = face_ids.shape[0]
         if n <= self.leaf_faces:
             corners = (self.vertices[own[:, k]] for k in range(3))
-            tris = _Triangles.make(*corners, np.ones(n), self.dtype)
+            tris = _Triangles.make(*corners, np.ones(n), self.dtype, self.products)
             return _Node(lo, hi, tris, None, cap if len(cap) < n else None, min(len(cap), n))
         axis = int(np.argmax(np.ptp(self._centroids[face_ids], axis=0)))
         order = np.argpartition(self._centroids[face_ids, axis], n // 2)
@@ -424,7 +430,7 @@ def winding_numbers(
             raise ConfigError(f"method='kernel' needs the compiled CPU kernel, but {why}; use method='tree'.")
         if dtype != np.float32:
             raise ConfigError(f"method='kernel' computes in float32; got dtype={dtype}.")
-        return _kernel_winding_numbers(_Tree(vertices, faces, leaf_faces, dtype), points)
+        return _kernel_winding_numbers(_Tree(vertices, faces, leaf_faces, dtype, products=False), points)
     if method != "tree":
         raise ConfigError(
             f"Unknown winding-number method '{method}'; use 'tree', 'kernel' or 'direct'."

@@ -10,7 +10,8 @@
 //
 // Per triangle, with a, b, c the corners relative to the point (Van Oosterom and Strackee):
 //   Omega / 2 = atan2(det[a b c], |a||b||c| + (a.b)|c| + (b.c)|a| + (c.a)|b|),
-// the same polynomial arctangent as the numpy code (|error| < 3.3e-7), summed in float64.
+// the same polynomial arctangent as the numpy code (|error| < 3.3e-7), summed in float32 within
+// a node's range and in float64 across them.
 
 #include <immintrin.h>
 
@@ -53,9 +54,11 @@ struct Store {
   const float* row(int k) const { return rows + k * stride; }
 };
 
-// sum over triangles [start, start + count) of weight * Omega / 2 at point p
-double half_angles(const Store& s, int64_t start, int64_t count, const __m256 p[3]) {
-  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+// acc += sum over triangles [start, start + count) of weight * Omega / 2 at point p, per lane
+// (float32 within the range, float64 across ranges)
+inline void half_angles(const Store& s, int64_t start, int64_t count, const __m256 p[3],
+                        __m256d acc[2]) {
+  __m256 sum = _mm256_setzero_ps();
   for (int64_t i = start; i < start + count; i += 8) {
     __m256 r[9];
     for (int k = 0; k < 9; ++k) r[k] = _mm256_sub_ps(_mm256_loadu_ps(s.row(k) + i), p[k % 3]);
@@ -70,13 +73,10 @@ double half_angles(const Store& s, int64_t start, int64_t count, const __m256 p[
     const __m256 cy = _mm256_fmsub_ps(r[5], r[6], _mm256_mul_ps(r[3], r[8]));
     const __m256 cz = _mm256_fmsub_ps(r[3], r[7], _mm256_mul_ps(r[4], r[6]));
     const __m256 det = dot(r[0], r[1], r[2], cx, cy, cz);
-    const __m256 term = _mm256_mul_ps(_mm256_loadu_ps(s.row(9) + i), atan2_ps(det, den));
-    acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(term)));
-    acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(term, 1)));
+    sum = _mm256_fmadd_ps(_mm256_loadu_ps(s.row(9) + i), atan2_ps(det, den), sum);
   }
-  alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, _mm256_add_pd(acc0, acc1));
-  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  acc[0] = _mm256_add_pd(acc[0], _mm256_cvtps_pd(_mm256_castps256_ps128(sum)));
+  acc[1] = _mm256_add_pd(acc[1], _mm256_cvtps_pd(_mm256_extractf128_ps(sum, 1)));
 }
 
 }  // namespace
@@ -90,7 +90,7 @@ extern "C" void arena_winding_numbers(const float* rows, int64_t stride, const d
   for (int64_t i = 0; i < n; ++i) {
     const float* q = points + 3 * i;
     const __m256 p[3] = {_mm256_set1_ps(q[0]), _mm256_set1_ps(q[1]), _mm256_set1_ps(q[2])};
-    double acc = 0.0;
+    __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
     stack.assign(1, 0);
     while (!stack.empty()) {
       const int32_t top = stack.back();
@@ -103,14 +103,16 @@ extern "C" void arena_winding_numbers(const float* rows, int64_t stride, const d
                     q[0] <= b[3] && q[1] <= b[4] && q[2] <= b[5]);
       }
       if (outside && cap[2 * k + 1] >= 0) {
-        acc += half_angles(s, cap[2 * k], cap[2 * k + 1], p);
+        half_angles(s, cap[2 * k], cap[2 * k + 1], p, acc);
       } else if (child[2 * k] < 0) {
-        acc += half_angles(s, faces[2 * k], faces[2 * k + 1], p);
+        half_angles(s, faces[2 * k], faces[2 * k + 1], p, acc);
       } else {
         stack.push_back(child[2 * k + 1] * 2 + outside);
         stack.push_back(child[2 * k] * 2 + outside);
       }
     }
-    out[i] = acc / (2.0 * kPi);
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, _mm256_add_pd(acc[0], acc[1]));
+    out[i] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) / (2.0 * kPi);
   }
 }
