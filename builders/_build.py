@@ -199,6 +199,9 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
     devices = jax.local_devices()
     block = members.first("block", lambda: min(fit.chunk_per_device(field, task, None, devices[0]),
                                                  math.ceil(r.shard_size / len(devices))))
+    # shapes: the labeller is resolved once, in process 0; every process and worker labels with it,
+    # and one that cannot (no compiler for "exact-kernel", say) fails instead of labelling otherwise
+    method = None if image else members.first("labeller", lambda: _labelling_method(None))
     p.out.mkdir(parents=True, exist_ok=True)
     if r.init == "shared" and members.leads:
         fmt.write_init(p.out / fmt.INIT_NAME, fit.shared_init(field, r.seed))
@@ -226,7 +229,7 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
         signals, labels, index = source.load(chunk)
         fmt.check_labels(labels, source.num_classes, where=f"Source '{source.name}' (for {name})",
                          fix="Its labels disagree with its class count: check the raw files it reads.")
-        data = task.prepare(signals) if image else _shape_data(task, signals, index, drawn)
+        data = task.prepare(signals) if image else _shape_data(task, signals, index, drawn, method)
         result = fit.fit(field, task, data, steps=r.steps, lr=r.lr, optimizer=r.optimizer,
                          weight_decay=r.weight_decay, init=r.init, seed=r.seed,
                          precision=config.precision, indices=index, chunk_size=block, distributed=False,
@@ -237,7 +240,7 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
     if not members.gather(p.out):  # the others' shards are written and verified before the manifest
         return p.out
 
-    manifest = _manifest(p, source, field, task, shard_files, block, config.precision)
+    manifest = _manifest(p, source, field, task, shard_files, block, config.precision, method)
     _card.write(p.out, manifest, r, source, field, task, p.positions["train"], revision=revision,
                 progress=lambda total: bars.line("drawing the dataset card", total, "examples", forward=False).advance)
     fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
@@ -284,13 +287,11 @@ def _points(job):
     return shape_points(mesh.vertices, mesh.faces, seed=seed, labeller=method)
 
 
-def _shape_data(task, meshes, index, drawn: Callable[[int], None]) -> dict[str, np.ndarray]:
+def _shape_data(task, meshes, index, drawn: Callable[[int], None],
+                method: str | None = None) -> dict[str, np.ndarray]:
     """The point pools and held-out sets of a shard's meshes, sampled on every core; ``drawn``
     is called with 1 as each mesh's points are ready."""
-    from arena.sources import shapes
-    from arena.sources._winding import implementation
-
-    method = implementation(shapes.LABELLER)  # the one the manifest names, in every worker
+    method = _labelling_method(method)  # the one the manifest names, in every worker
     jobs = [(mesh, int(i), method) for mesh, i in zip(meshes, index)]
     workers = min(len(jobs), len(os.sched_getaffinity(0)))
     sets = []
@@ -302,7 +303,8 @@ def _shape_data(task, meshes, index, drawn: Callable[[int], None]) -> dict[str, 
     return task.prepare(**stack)
 
 
-def _manifest(p: Plan, source, field, task, shard_files, block: int, precision: str) -> dict[str, Any]:
+def _manifest(p: Plan, source, field, task, shard_files, block: int, precision: str,
+              method: str | None = None) -> dict[str, Any]:
     """The manifest: what the dataset is and how to rebuild it. It holds no code revision, so the
     same recipe rebuilt on the same platform gives the same bytes, and its sha256 can pin a
     release; the revision goes in the dataset card."""
@@ -316,7 +318,7 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int, precision: 
         "license": r.license,
         "citation": r.citation,
         "source": source.describe(),
-        "signal": _signal(task),
+        "signal": _signal(task, method),
         "field": {
             "arch": r.arch,
             "hparams": field.hparams(),
@@ -356,7 +358,18 @@ def _manifest(p: Plan, source, field, task, shard_files, block: int, precision: 
 
 
 
-def _signal(task) -> dict[str, Any]:
+def _labelling_method(method: str | None) -> str:
+    """The labeller implementation that shape points get (``"exact-kernel"``, ``"exact-numpy"``
+    or ``"libigl"``): ``method`` resolved, by default ``arena.sources.shapes.LABELLER``."""
+    from arena.sources import shapes
+    from arena.sources._winding import implementation
+
+    return implementation(method or shapes.LABELLER)
+
+
+def _signal(task, method: str | None = None) -> dict[str, Any]:
+    """The manifest's ``signal``: the task, and for shapes how points were drawn and labelled
+    (by ``method``, resolved as :func:`_labelling_method` does)."""
     signal = task.describe()
     if task.kind == "shape":
         from arena.sources import shapes
@@ -369,7 +382,7 @@ def _signal(task) -> dict[str, Any]:
             "near_surface_noise_std": shapes.NOISE_STD,
             "normalisation": f"bounding box centred, longest side scaled to 2 / (1 + {shapes.PADDING})",
             "occupancy": "generalised winding number > 0.5, after removing duplicated faces",
-            "labeller": labeller(shapes.LABELLER),  # "exact-kernel", "exact-numpy", "libigl-<v>"
+            "labeller": labeller(_labelling_method(method)),  # exact-kernel, exact-numpy, libigl-<v>
             "seed": "the shape's source index",
         }
     return signal

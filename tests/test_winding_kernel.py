@@ -132,9 +132,10 @@ def test_kernel_and_numpy_label_real_modelnet10_point_sets_alike():
         assert 0.01 < kernel.occupancy.mean() < 0.99
 
 
-def test_build_workers_label_with_the_implementation_the_manifest_names(monkeypatch):
+@pytest.mark.parametrize("kernels", ["1", "0"])
+def test_build_workers_label_with_the_implementation_the_manifest_names(fresh_kernel, kernels):
     """Workers are spawned and do not see the parent's module state: each job carries the
-    labeller that the parent resolved and recorded."""
+    implementation that the parent resolved "exact" to, the one the manifest records."""
     import trimesh
 
     from arena import fit
@@ -158,11 +159,17 @@ def test_build_workers_label_with_the_implementation_the_manifest_names(monkeypa
             seen.extend(job[-1] for job in jobs)
             return map(fn, jobs)
 
-    monkeypatch.setattr(_build, "ProcessPoolExecutor", Serial)
-    monkeypatch.setattr(shapes, "LABELLER", "exact-numpy")
+    fresh_kernel.setenv("ARENA_CPU_KERNELS", kernels)
+    fresh_kernel.setattr(_build, "ProcessPoolExecutor", Serial)
+    assert shapes.LABELLER == "exact"
     box = trimesh.creation.box()
     mesh = type("Mesh", (), {"vertices": box.vertices, "faces": box.faces})
     task = fit.ShapeTask(points_per_step=32)
     _build._shape_data(task, [mesh, mesh], np.array([0, 1]), lambda n: None)
-    assert seen == ["exact-numpy", "exact-numpy"]
-    assert _build._signal(task)["sampling"]["labeller"] == "exact-numpy"
+    expected = implementation("exact")
+    assert expected == ("exact-numpy" if kernels == "0" or _winding._kernel()[0] is None else "exact-kernel")
+    assert seen == [expected, expected]
+    assert _build._signal(task)["sampling"]["labeller"] == expected
+    seen.clear()  # a method resolved elsewhere (process 0 of a group) is what every worker gets
+    _build._shape_data(task, [mesh], np.array([0]), lambda n: None, "exact-numpy")
+    assert seen == ["exact-numpy"] and _build._signal(task, "exact-numpy")["sampling"]["labeller"] == "exact-numpy"

@@ -26,8 +26,10 @@ The tree is evaluated by numpy (:class:`_Tree`, whole blocks of points per node)
 CPU kernels run (:mod:`arena._native`: x86-64 Linux, AVX2 and FMA, a C++ compiler, unless
 ``ARENA_CPU_KERNELS=0``), by ``_kernels/winding_cpu.cc``: the same tree and caps walked point by
 point, eight triangles per AVX2 step, the triple product taken from the corners relative to the
-point (more accurate than numpy's ``d0 - p . n``) and summed in float64. In float32 both stay
-within ~1e-5 of the float64 direct sum away from the surface (tests/test_winding_kernel.py).
+point (more accurate than numpy's ``d0 - p . n``), summed in float32 over a node's triangles
+(a leaf's or a cap's; each lane adds an eighth of them) and in float64 across nodes. In float32
+both stay within ~1e-5 of the float64 direct sum away from the surface
+(tests/test_winding_kernel.py).
 
 Occupancy labels (:func:`label_inside`, ``w > 0.5``) come from one of three labellers, and
 :func:`labeller` names the one a ``method`` resolves to, for the manifests of built datasets:

@@ -85,7 +85,7 @@ extern "C" void arena_winding_numbers(const float* rows, int64_t stride, const d
                                       const int32_t* child, const int64_t* faces, const int64_t* cap,
                                       const float* points, int64_t n, double* out) {
   const Store s{rows, stride};
-  std::vector<int32_t> stack;  // node * 2 + (1: the point is outside the node's box)
+  std::vector<int64_t> stack;  // node * 2 + (1: the point is outside the node's box)
   stack.reserve(256);
   for (int64_t i = 0; i < n; ++i) {
     const float* q = points + 3 * i;
@@ -93,9 +93,9 @@ extern "C" void arena_winding_numbers(const float* rows, int64_t stride, const d
     __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
     stack.assign(1, 0);
     while (!stack.empty()) {
-      const int32_t top = stack.back();
+      const int64_t top = stack.back();
       stack.pop_back();
-      const int32_t k = top >> 1;
+      const int64_t k = top >> 1;
       bool outside = top & 1;
       if (!outside) {
         const double* b = box + 6 * k;
@@ -107,8 +107,8 @@ extern "C" void arena_winding_numbers(const float* rows, int64_t stride, const d
       } else if (child[2 * k] < 0) {
         half_angles(s, faces[2 * k], faces[2 * k + 1], p, acc);
       } else {
-        stack.push_back(child[2 * k + 1] * 2 + outside);
-        stack.push_back(child[2 * k] * 2 + outside);
+        stack.push_back(int64_t{child[2 * k + 1]} * 2 + outside);
+        stack.push_back(int64_t{child[2 * k]} * 2 + outside);
       }
     }
     alignas(32) double lanes[4];
