@@ -31,6 +31,13 @@ def first_build(tmp_path_factory):
     return out, result.output
 
 
+def test_the_built_path_is_one_unwrapped_line_however_long_for_scripts_that_read_it(tmp_path):
+    out = tmp_path / ("a-long-folder-name-" * 6) / "digits"
+    result = CliRunner().invoke(app, [*BUILD, "--quiet", "--out", str(out)], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"built {out}"
+
+
 def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
     return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*")) if p.is_file()}

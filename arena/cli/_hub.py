@@ -217,9 +217,8 @@ def download(
     """
     from arena import hub
 
-    console = Console()
     path = hub.download(name, version=version, verify=verify)
-    console.print(f"[green]downloaded[/] {name} -> {path}", highlight=False)
+    Console(soft_wrap=True).print(f"[green]downloaded[/] {name} -> {path}", highlight=False)
 
 
 @user_errors
@@ -232,11 +231,10 @@ def push(
     """Publish a dataset: one tagged commit on the Hub, or a copy at a URL (manifest last)."""
     from arena import hub
 
-    console = Console()
     root = Path(path) if Path(path).is_dir() else hub.locate(path)
     pushed = hub.push(root, repo, force=force, token=token)
-    console.print(f"[green]pushed[/] {root} -> {repo} ({pushed}); recorded in {hub.home_registry()}",
-                  highlight=False)
+    Console(soft_wrap=True).print(f"[green]pushed[/] {root} -> {repo} ({pushed}); recorded in {hub.home_registry()}",
+                                  highlight=False)
 
 
 @user_errors
@@ -254,13 +252,14 @@ def verify(
     from arena import format as fmt
     from arena import hub
 
-    console = Console()
+    console = Console(soft_wrap=True)  # one line each, however long the path: scripts read them
     root = hub.locate(name_or_path, version=version)
     problems = fmt.verify(root)
     if problems:
         for problem in problems:
             err_console.print(f"[bold red]bad:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
-        err_console.print(f"[bold red]error:[/] {len(problems)} problem(s) in {escape(str(root))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {len(problems)} problem(s) in {escape(str(root))}", highlight=False,
+                          soft_wrap=True)
         raise typer.Exit(1)
     count = len(fmt.open_dataset(root).manifest.all_files())
     console.print(f"[green]ok[/] {count} files match their sha256, and their contents check out, in {escape(str(root))}",

@@ -113,7 +113,7 @@ def search_command(
     cfg = _config(config, dataset=dataset, source=source, sizes=(train, val, test), grid=None, set_=set_,
                   model=model, epochs=epochs, seeds=seeds, param=param, objective=objective, seed=seed)
     root = out or Path("sweeps") / f"{config.stem if config is not None else 'study'}-search"
-    console = Console()
+    console = Console(soft_wrap=True)
 
     def report(event: str, number: int, details: dict) -> None:
         if event == "start" and not quiet:

@@ -72,12 +72,12 @@ def build(
         return
     if built.fresh:
         print_build_summary(Console(), built)
-        Console().print(f"[green]built[/] {path}", highlight=False)
+        Console(soft_wrap=True).print(f"[green]built[/] {path}", highlight=False)
     else:
         Console(soft_wrap=True).print(built.already_built(), highlight=False)
     if push is not None:
         pushed = hub.push(path, push)
-        Console().print(f"[green]pushed[/] {path} -> {push} ({pushed})", highlight=False)
+        Console(soft_wrap=True).print(f"[green]pushed[/] {path} -> {push} ({pushed})", highlight=False)
 
 
 def main() -> None:
