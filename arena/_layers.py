@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                            "subset"})),
     ("fields", frozenset({"fields"})),
     ("nef", frozenset({"nef"})),  # numpy only: the architectures' layouts and numpy forward passes
-    ("core", frozenset({"_layers", "_progress", "_xla", "format", "metrics"})),
+    ("core", frozenset({"_layers", "_native", "_progress", "_xla", "format", "metrics"})),
     ("base", frozenset({"catalog", "errors", "layout"})),
 )
 
