@@ -50,9 +50,7 @@ _LOADED: list[ctypes.CDLL] = []  # XLA keeps the first registration for the life
 _LOCK = threading.Lock()  # fits trace from one thread per device
 
 
-def cache_dir() -> Path:
-    """Where compiled kernels are kept, across processes and runs (per user)."""
-    return _native.cache_dir()
+cache_dir = _native.cache_dir  # where compiled kernels are kept, across processes and runs (per user)
 
 
 def _build(cxx: str) -> Path:

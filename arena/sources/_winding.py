@@ -95,8 +95,8 @@ class _Triangles:
             self.a[:, start:stop],
             self.b[:, start:stop],
             self.c[:, start:stop],
-            None if self.normal_sum is None else self.normal_sum[:, start:stop],
-            None if self.d0 is None else self.d0[start:stop],
+            self.normal_sum[:, start:stop],  # numpy's blocks only: trees built with products
+            self.d0[start:stop],
             self.weight[start:stop],
         )
 
