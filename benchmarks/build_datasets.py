@@ -1,8 +1,8 @@
 """Build neural datasets with `arena-build` and report wall time, NeFs/s and fit quality.
 
     python benchmarks/build_datasets.py digits
-    python benchmarks/build_datasets.py mnist=../shared/data/mnist cifar10=../shared/data/cifar10/cifar10_lossless_subset.npz
-    python benchmarks/build_datasets.py modelnet10=../shared/data/modelnet10/modelnet10_test_off.tar.gz --limit 16
+    python benchmarks/build_datasets.py mnist=$ARENA_DATA/mnist cifar10=$ARENA_DATA/cifar10/cifar10_lossless_subset.npz
+    python benchmarks/build_datasets.py modelnet10=$ARENA_DATA/modelnet10/modelnet10_test_off.tar.gz --limit 16
     python benchmarks/build_datasets.py modelnet10=... --limit 16 --labellers exact-numpy exact-kernel --rounds 2
     bash benchmarks/gpu_build.sh                   # on a GPU machine: all 70,000 MNIST NeFs
 

@@ -8,7 +8,7 @@
 # The GPU machine has no internet, but its image already holds JAX with CUDA, optax, numpy and
 # filelock (all that `from arena import fields, fit, metrics` needs). Bring the MNIST files, from the
 # repository root, beforehand:
-#   mkdir -p .gpu/data && cp -r ../shared/data/mnist .gpu/data/ && echo /.gpu/ >> .git/info/exclude
+#   mkdir -p .gpu/data && cp -r "$ARENA_DATA/mnist" .gpu/data/ && echo /.gpu/ >> .git/info/exclude
 # then run `bash benchmarks/gpu_check.sh` there, carrying .gpu. Wheels put in .gpu/wheels (for a
 # machine that lacks a package) are installed first.
 #

@@ -1,7 +1,6 @@
 """The point-set stage of a shape build under each occupancy labeller: agreement and speed.
 
-For a sample of ModelNet10 meshes (from ``$ARENA_DATA/modelnet10``, default
-``/work/shared/data/modelnet10``): half of them closed after cleaning (every directed edge used
+For a sample of ModelNet10 meshes (``--source``, else ``$ARENA_DATA/modelnet10``): half of them closed after cleaning (every directed edge used
 once each way; about 5 % of the test meshes), half open, the first ones met in a seeded random
 order of the source, this runs the whole point-set stage of a shape build,
 :func:`arena.sources.shape_points` (clean, normalise, draw the pool, eval and off-grid sets,
@@ -103,11 +102,14 @@ def stage(mesh, seed: int, method: str) -> tuple[np.ndarray, float, float, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = Path(os.environ.get("ARENA_DATA", "/work/shared/data")) / "modelnet10"
-    parser.add_argument("--source", type=Path, default=default, help="ModelNet10 folder or archive")
+    data = os.environ.get("ARENA_DATA")
+    parser.add_argument("--source", type=Path, default=Path(data) / "modelnet10" if data else None,
+                        help="ModelNet10 folder or archive (default: $ARENA_DATA/modelnet10)")
     parser.add_argument("--meshes", type=int, default=16, help="meshes, half closed, half open")
     parser.add_argument("--rounds", type=int, default=1, help="paired runs per mesh")
     args = parser.parse_args()
+    if args.source is None:
+        raise SystemExit("Name the ModelNet10 data: --source PATH, or set ARENA_DATA to the folder holding modelnet10/.")
     path = args.source
     if path.is_dir() and not any(path.glob("*/train")) and list(path.glob("*.tar.gz")):
         path = sorted(path.glob("*.tar.gz"))[0]  # the folder holding the test archive
