@@ -75,6 +75,19 @@ def test_help_shows_flags_without_a_bool_type_or_a_negative_twin(prog, path):
     assert "-h" in help_text and "Show this message and exit." in help_text
 
 
+@pytest.mark.parametrize(("prog", "path"), every_command(), ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_help_prose_wraps_to_the_terminal_not_at_the_docstrings_line_breaks(prog, path):
+    import typer
+
+    command = typer.main.get_command(APPS[prog])
+    for name in path:
+        command = command.commands[name]
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in (command.help or "").split("\n\n")]
+    wide = CliRunner().invoke(APPS[prog], [*path, "--help"], env={"COLUMNS": "2000"}).output
+    for paragraph in filter(None, paragraphs):
+        assert paragraph in wide, (paragraph, wide)
+
+
 def test_help_keeps_the_type_of_options_that_take_a_value():
     help_text = run(build.app, "--help").output
     assert "<int>" in help_text and "<path>" in help_text

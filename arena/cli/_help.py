@@ -1,8 +1,11 @@
-"""Help pages as people read them: ``-h`` as well as ``--help``, and flags without a type.
+"""Help pages as people read them: ``-h`` as well as ``--help``, flags without a type, and prose
+that wraps to the terminal.
 
 typer prints a type beside every option, ``<bool>`` too for flags such as ``--quiet`` and
 ``--help`` whose name says all there is. :class:`Command` and :class:`Group` (and the commands and
-groups under a :class:`Group`) print none for a flag; every other option keeps its type.
+groups under a :class:`Group`) print none for a flag; every other option keeps its type. typer also
+keeps the line breaks of a docstring's later paragraphs, so at 80 columns every source line wrapped
+twice; the same classes join each paragraph into one line and let the terminal wrap it.
 """
 
 from __future__ import annotations
@@ -21,15 +24,31 @@ def untyped_flags(params: list) -> list:
     return params
 
 
+def reflow(text: str | None) -> str | None:
+    """``text`` with the line breaks inside each paragraph (blank-line separated) made spaces."""
+    if not text:
+        return text
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n"))
+
+
 class Command(TyperCommand):
-    """A command whose help shows its flags without ``<bool>``."""
+    """A command whose help shows its flags without ``<bool>`` and its paragraphs unbroken."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
 
     def get_params(self, ctx: Context) -> list:
         return untyped_flags(super().get_params(ctx))
 
 
 class Group(TyperGroup):
-    """A command group whose help, and that of every command under it, shows flags without ``<bool>``."""
+    """A command group whose help, and that of every command under it, shows flags without ``<bool>``
+    and paragraphs unbroken."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
 
     def get_params(self, ctx: Context) -> list:
         return untyped_flags(super().get_params(ctx))
@@ -42,6 +61,7 @@ class Group(TyperGroup):
 
 
 def _untype_tree(command, ctx: Context) -> None:
+    command.help = reflow(command.help)
     untyped_flags(command.get_params(ctx))
     for sub in getattr(command, "commands", {}).values():
         _untype_tree(sub, ctx)

@@ -36,7 +36,7 @@ def build(
     """Build a neural dataset: fit one NeF per source example, write shards, manifest and card.
 
     A killed build resumes from its complete shards when rerun with the same arguments. On CPU
-    it fits with one single-threaded XLA device per core (``ARENA_XLA_FLAGS=0`` keeps your own
+    it fits with one single-threaded XLA device per core (ARENA_XLA_FLAGS=0 keeps your own
     XLA and JAX settings). With --coordinator, --num-processes and --process-id, N processes
     (started alike, e.g. by srun) each fit whole shards into one shared --out; the output is the
     same bytes.
