@@ -44,11 +44,16 @@ def cache_dir() -> Path:
     return Path(base) / "arena" / "kernels"
 
 
-def cpu_has_avx2_fma() -> bool:
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them in ``/proc/cpuinfo`` (empty elsewhere)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text().split()
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return False
+        return frozenset()
+
+
+def cpu_has_avx2_fma() -> bool:
+    flags = cpu_flags()
     return "avx2" in flags and "fma" in flags
 
 

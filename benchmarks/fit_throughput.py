@@ -102,7 +102,9 @@ def fused_step_name(dense: str) -> str:
 
     if _pallas.selected(dense):
         return "pallas" if jax.default_backend() == "gpu" else "pallas (interpreted)"
-    return "kernel" if dense != "xla" and _dense.use_kernel(dense) else "none"
+    if dense != "xla" and _dense.use_kernel(dense):
+        return f"kernel ({_dense.vector_path()})"  # the vector path: avx2, avx512 (or avx2-16, forced)
+    return "none"
 
 
 def naive_rate(images, steps, repeats, fused_step=False, dense="auto"):

@@ -3,7 +3,9 @@
 # kernel, arena/fields/_pallas.py) against the same fitter without it (XLA's autodiff, dense=xla)
 # and against the fit-a-nef design, at exact float32 and then TF32, with each fit's PSNR on and
 # off the pixel grid (benchmarks/fit_throughput.py --unfused, one JSON line per precision); then
-# one full `arena-build mnist` timed as a fresh process (benchmarks/build_datasets.py).
+# one full `arena-build mnist` timed as a fresh process (benchmarks/build_datasets.py); then, on
+# the host's CPU, the CPU kernel's vector paths in paired rounds (benchmarks/kernel_paths.py: avx2
+# against avx512 where the host has AVX-512F, which this project's own CPU lacks).
 #
 # The GPU machine has no internet, but its image already holds JAX with CUDA, optax, numpy and
 # filelock (all that `from arena import fields, fit, metrics` needs). Bring the MNIST files, from the
@@ -15,8 +17,9 @@
 # Environment (defaults in brackets): PYTHON [python3]; NEFS [70000], STEPS [500], NAIVE_NEFS [64],
 # NAIVE_STEPS [100], FITANEF_NEFS [8192], FITANEF_STEPS [100]; DENSE [auto: the Pallas step on a
 # GPU; pallas forces it, interpreted off GPUs]; PRECISIONS ["float32 tensorfloat32"]; BUILD [1; 0
-# skips the arena-build run]. The CPU dry run of the script (tests/test_gpu_scripts.py) sets tiny
-# sizes, DENSE=pallas, PRECISIONS=tensorfloat32 and BUILD=0.
+# skips the arena-build run]; PATHS_NEFS [1024], PATHS_STEPS [200], PATHS_ROUNDS [3; 0 skips the
+# CPU paths]. The CPU dry run of the script (tests/test_gpu_scripts.py) sets tiny sizes,
+# DENSE=pallas, PRECISIONS=tensorfloat32 and BUILD=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/_gpu_env.sh
@@ -32,4 +35,8 @@ for precision in ${PRECISIONS:-float32 tensorfloat32}; do
 done
 if [[ "${BUILD:-1}" != 0 ]]; then
   "$PYTHON" benchmarks/build_datasets.py "mnist=$ARENA_DATA/mnist"  # the default recipe: float32
+fi
+if [[ "${PATHS_ROUNDS:-3}" != 0 ]]; then  # needs a C++ compiler on the host; says so when it lacks one
+  JAX_PLATFORMS=cpu "$PYTHON" benchmarks/kernel_paths.py --nefs "${PATHS_NEFS:-1024}" \
+    --steps "${PATHS_STEPS:-200}" --rounds "${PATHS_ROUNDS:-3}" || echo "kernel paths: not measured (see above)"
 fi

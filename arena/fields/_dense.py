@@ -14,6 +14,13 @@ Contract:
   how NeFs are batched, chunked or placed on devices.
 - The kernel is used on x86-64 Linux CPUs with AVX2 and FMA and a C++ compiler (``$CXX``, else
   ``g++``, ``c++`` or ``clang++``), on the CPU backend, unless ``ARENA_CPU_KERNELS=0``.
+- Its column-wise loops run 16 lanes wide on CPUs with AVX-512F (path ``avx512``), else 8
+  (``avx2``); :func:`vector_path` says which ran. Both give the same bits (every column lane by
+  lane, its sums in the same order), so a dataset does not depend on it. ``ARENA_CPU_KERNELS``
+  ``=avx2`` or ``=avx512`` forces one; ``=avx2-16`` runs the 16-lane code in pairs of AVX2
+  registers, the same arithmetic as ``avx512``: how it is tested on CPUs without AVX-512. A
+  library is used only after ``arena_kernel_selfcheck`` (the fused step against float64 loops)
+  passes; a 16-lane build that fails falls back to ``avx2``, with a warning.
   ``dense="kernel"`` asks for it and raises :class:`ConfigError` saying why where it cannot be
   used; ``"auto"`` falls back to XLA (warning once when a compile failed); ``"xla"`` never uses it.
 - It is compiled on first use against the headers that ship with jaxlib, by
@@ -46,42 +53,92 @@ from arena.fields import _sine
 SOURCE = Path(__file__).with_name("_kernels") / "dense_cpu.cc"
 FLAGS = _native.FLAGS
 KINDS = ("auto", "kernel", "xla")
+PATHS = {  # vector path -> the compile flags added to FLAGS
+    "avx2": (),
+    "avx512": ("-mavx512f", "-DARENA_WIDTH=16"),
+    "avx2-16": ("-DARENA_WIDTH=16",),
+}
+SELFCHECK_TOLERANCE = 1e-4  # arena_kernel_selfcheck's relative error; a correct build gives ~2e-6
 _LOADED: list[ctypes.CDLL] = []  # XLA keeps the first registration for the life of the process
+_PATH: list[str] = []  # the vector path of the registered library
 _LOCK = threading.Lock()  # fits trace from one thread per device
 
 
 cache_dir = _native.cache_dir  # where compiled kernels are kept, across processes and runs (per user)
 
 
-def _build(cxx: str) -> Path:
-    """The cached kernel library for ``cxx`` (:func:`arena._native.build`; the key also covers
-    jaxlib's version, whose FFI headers it is compiled against).
+def _build(cxx: str, path: str = "avx2") -> Path:
+    """The cached kernel library of vector ``path`` for ``cxx`` (:func:`arena._native.build`; the
+    key also covers jaxlib's version, whose FFI headers it is compiled against).
 
     Raises:
         RuntimeError: the compile failed; the message is one line naming the command.
     """
     import jaxlib
 
-    return _native.build(cxx, SOURCE, name="dense_cpu", flags=FLAGS,
+    return _native.build(cxx, SOURCE, name="dense_cpu", flags=(*FLAGS, *PATHS[path]),
                          include_dirs=[jax.ffi.include_dir()], extra=[jaxlib.__version__])
+
+
+def _candidates() -> tuple[list[str], str]:
+    """The vector paths to try, best first, from ``ARENA_CPU_KERNELS`` and the CPU: ``(paths, why
+    none)``."""
+    asked = os.environ.get("ARENA_CPU_KERNELS", "1").strip().lower()
+    wide = "avx512f" in _native.cpu_flags()
+    if asked in PATHS:
+        if asked == "avx512" and not wide:
+            return [], "ARENA_CPU_KERNELS=avx512 asks for AVX-512F, which this CPU lacks (use avx2 or avx2-16)"
+        return [asked], ""
+    if asked not in ("1", "", "auto", "on"):
+        warnings.warn(f"arena: ARENA_CPU_KERNELS={asked!r} is not one of 0, 1, {', '.join(PATHS)}; "
+                      "choosing the kernel's vector path from the CPU", stacklevel=4)
+    return (["avx512", "avx2"] if wide else ["avx2"]), ""
+
+
+def _selfcheck(lib: ctypes.CDLL) -> float:
+    """The library's fused step against float64 loops: the largest relative error (NaN when broken)."""
+    lib.arena_kernel_selfcheck.restype = ctypes.c_double
+    return float(lib.arena_kernel_selfcheck())
 
 
 @functools.cache
 def _load() -> tuple[bool, str]:
-    """Build, load and register the kernel once per process: ``(usable, why not)``."""
+    """Build, check, load and register the kernel once per process: ``(usable, why not)``."""
     why = _native.unavailable()
     if why:
         return False, why
-    try:
-        lib = ctypes.cdll.LoadLibrary(str(_build(_native.compiler())))
-    except (OSError, RuntimeError) as err:
-        warnings.warn(f"arena: the CPU dense kernel is unavailable, using XLA's products ({err})", stacklevel=3)
-        return False, str(err)
-    if not _LOADED:
-        for name in ("arena_dense_nn", "arena_dense_nt", "arena_siren_mse", "arena_siren_bce"):
-            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
-        _LOADED.append(lib)
-    return True, ""
+    paths, why = _candidates()
+    failed = []
+    for path in paths:
+        try:
+            lib = ctypes.cdll.LoadLibrary(str(_build(_native.compiler(), path)))
+        except (OSError, RuntimeError) as err:
+            failed.append(f"{path}: {err}")
+            continue
+        error = _selfcheck(lib)
+        if not error <= SELFCHECK_TOLERANCE:
+            failed.append(f"{path}: the library failed its self-check (relative error {error:.1e} against "
+                          f"float64, over {SELFCHECK_TOLERANCE:.0e})")
+            continue
+        if failed:
+            warnings.warn(f"arena: the CPU kernel's {'; '.join(failed)}; using the {path} path", stacklevel=3)
+        if not _LOADED:
+            for name in ("arena_dense_nn", "arena_dense_nt", "arena_siren_mse", "arena_siren_bce"):
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
+            _LOADED.append(lib)
+            _PATH.append(path)
+        return True, ""
+    why = "; ".join(failed) or why
+    warnings.warn(f"arena: the CPU dense kernel is unavailable, using XLA's products ({why})", stacklevel=3)
+    return False, why
+
+
+def vector_path() -> str | None:
+    """The kernel's vector path in this process (``"avx2"``, ``"avx512"`` or ``"avx2-16"``; see
+    :data:`PATHS`), loading it if needed; ``None`` where the kernel is not used."""
+    with _LOCK:
+        usable, _ = _load()
+    return _PATH[0] if usable and _PATH else None
 
 
 def check_kind(kind: str) -> None:

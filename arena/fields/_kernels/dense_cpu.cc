@@ -11,12 +11,20 @@
 //   arena_siren_bce: a SIREN's occupancy BCE-with-logits loss, its logits and all its gradients
 //                    in one call, each NeF at its own points (see SirenStep below)
 //
-// Compiled with -mavx2 -mfma on first use by arena/fields/_dense.py, which loads it only on CPUs
-// that have both.
+// Compiled on first use by arena/fields/_dense.py with -mavx2 -mfma (8 lanes), which loads it only
+// on CPUs that have both, or with -DARENA_WIDTH=16: 16 lanes along a layer's columns, in AVX-512F
+// registers when compiled with -mavx512f, else in pairs of AVX2 registers (the same arithmetic lane
+// for lane: how the 16-lane path is tested on CPUs without AVX-512). Only the column-wise loops
+// change width (the products of the fused step and of arena_dense_nn, the sine, the gradients);
+// every column is computed lane by lane, its sums over K or over pixels in the same order at
+// either width, and the output layer's sums over H stay 8 lanes wide, so both widths give the
+// same bits (and the same datasets).
+// arena_kernel_selfcheck checks a compiled library against a float64 reference before use.
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -28,6 +36,10 @@ namespace ffi = xla::ffi;
 
 #define UNROLL _Pragma("GCC unroll 16")
 
+#ifndef ARENA_WIDTH
+#define ARENA_WIDTH 8
+#endif
+
 namespace {
 
 inline __m256i tail_mask(int64_t n) {  // lanes [0, n) set, 0 < n <= 8
@@ -35,62 +47,136 @@ inline __m256i tail_mask(int64_t n) {  // lanes [0, n) set, 0 < n <= 8
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes);
 }
 
-// One (rows x 8*V) block of C = A @ B, rows in {1, .., 4}, V in {1, 2, 3}; `mask` applies to
+// The column vector VF of kW floats, its tail mask VMask, and the operations the column-wise loops
+// use on them: each is lane by lane, so a column's value never depends on kW.
+constexpr int64_t kW = ARENA_WIDTH;
+constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+#if ARENA_WIDTH == 8
+using VF = __m256;
+using VMask = __m256i;
+inline VF vzero() { return _mm256_setzero_ps(); }
+inline VF vset(float x) { return _mm256_set1_ps(x); }
+inline VF vbroadcast(const float* p) { return _mm256_broadcast_ss(p); }
+inline VF vloadu(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstoreu(float* p, VF v) { _mm256_storeu_ps(p, v); }
+inline VF vmaskload(const float* p, VMask m) { return _mm256_maskload_ps(p, m); }
+inline void vmaskstore(float* p, VMask m, VF v) { _mm256_maskstore_ps(p, m, v); }
+inline VF vfma(VF a, VF b, VF c) { return _mm256_fmadd_ps(a, b, c); }
+inline VF vadd(VF a, VF b) { return _mm256_add_ps(a, b); }
+inline VF vsub(VF a, VF b) { return _mm256_sub_ps(a, b); }
+inline VF vmul(VF a, VF b) { return _mm256_mul_ps(a, b); }
+inline VF vround(VF u) { return _mm256_round_ps(u, kRound); }
+inline VF vodd_sign(VF k) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtps_epi32(k), 31)); }
+inline VF vxor(VF a, VF b) { return _mm256_xor_ps(a, b); }
+inline VMask vfull() { return _mm256_set1_epi32(-1); }
+inline VMask vtail(int64_t n) { return tail_mask(n); }  // lanes [0, n) set, 0 < n <= kW
+#elif ARENA_WIDTH == 16 && defined(__AVX512F__)
+using VF = __m512;
+using VMask = __mmask16;
+inline VF vzero() { return _mm512_setzero_ps(); }
+inline VF vset(float x) { return _mm512_set1_ps(x); }
+inline VF vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
+inline VF vloadu(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstoreu(float* p, VF v) { _mm512_storeu_ps(p, v); }
+inline VF vmaskload(const float* p, VMask m) { return _mm512_maskz_loadu_ps(m, p); }
+inline void vmaskstore(float* p, VMask m, VF v) { _mm512_mask_storeu_ps(p, m, v); }
+inline VF vfma(VF a, VF b, VF c) { return _mm512_fmadd_ps(a, b, c); }
+inline VF vadd(VF a, VF b) { return _mm512_add_ps(a, b); }
+inline VF vsub(VF a, VF b) { return _mm512_sub_ps(a, b); }
+inline VF vmul(VF a, VF b) { return _mm512_mul_ps(a, b); }
+inline VF vround(VF u) { return _mm512_roundscale_ps(u, kRound); }
+inline VF vodd_sign(VF k) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtps_epi32(k), 31)); }
+inline VF vxor(VF a, VF b) {
+  return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+inline VMask vfull() { return static_cast<VMask>(0xFFFF); }
+inline VMask vtail(int64_t n) { return static_cast<VMask>((1u << n) - 1u); }
+#elif ARENA_WIDTH == 16
+struct VF { __m256 lo, hi; };
+struct VMask { __m256i lo, hi; };
+inline VF vzero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+inline VF vset(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+inline VF vbroadcast(const float* p) { return {_mm256_broadcast_ss(p), _mm256_broadcast_ss(p)}; }
+inline VF vloadu(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+inline void vstoreu(float* p, VF v) {
+  _mm256_storeu_ps(p, v.lo);
+  _mm256_storeu_ps(p + 8, v.hi);
+}
+inline VF vmaskload(const float* p, VMask m) { return {_mm256_maskload_ps(p, m.lo), _mm256_maskload_ps(p + 8, m.hi)}; }
+inline void vmaskstore(float* p, VMask m, VF v) {
+  _mm256_maskstore_ps(p, m.lo, v.lo);
+  _mm256_maskstore_ps(p + 8, m.hi, v.hi);
+}
+inline VF vfma(VF a, VF b, VF c) { return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
+inline VF vadd(VF a, VF b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+inline VF vsub(VF a, VF b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+inline VF vmul(VF a, VF b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+inline VF vround(VF u) { return {_mm256_round_ps(u.lo, kRound), _mm256_round_ps(u.hi, kRound)}; }
+inline __m256 odd_sign8(__m256 k) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtps_epi32(k), 31)); }
+inline VF vodd_sign(VF k) { return {odd_sign8(k.lo), odd_sign8(k.hi)}; }
+inline VF vxor(VF a, VF b) { return {_mm256_xor_ps(a.lo, b.lo), _mm256_xor_ps(a.hi, b.hi)}; }
+inline VMask vfull() { return {_mm256_set1_epi32(-1), _mm256_set1_epi32(-1)}; }
+inline VMask vtail(int64_t n) {
+  return {tail_mask(std::min<int64_t>(n, 8)), n > 8 ? tail_mask(n - 8) : _mm256_setzero_si256()};
+}
+#else
+#error "ARENA_WIDTH must be 8 or 16"
+#endif
+
+// One (rows x kW*V) block of C = A @ B, rows in {1, .., 4}, V in {1, .., 4}; `mask` applies to
 // the last vector (full lanes except at the right edge of C).
 template <int R, int V, bool masked>
-inline void nn_block(const float* a, const float* b, float* c, int64_t K, int64_t N,
-                     __m256i mask) {
-  __m256 acc[R][V];
+inline void nn_block(const float* a, const float* b, float* c, int64_t K, int64_t N, VMask mask) {
+  VF acc[R][V];
   UNROLL for (int r = 0; r < R; ++r)
-    UNROLL for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+    UNROLL for (int v = 0; v < V; ++v) acc[r][v] = vzero();
   for (int64_t k = 0; k < K; ++k) {
-    __m256 bv[V];
+    VF bv[V];
     const float* brow = b + k * N;
     UNROLL for (int v = 0; v < V; ++v)
-      bv[v] = (masked && v == V - 1) ? _mm256_maskload_ps(brow + 8 * v, mask)
-                                     : _mm256_loadu_ps(brow + 8 * v);
+      bv[v] = (masked && v == V - 1) ? vmaskload(brow + kW * v, mask) : vloadu(brow + kW * v);
     UNROLL for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * K + k);
-      UNROLL for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+      const VF av = vbroadcast(a + r * K + k);
+      UNROLL for (int v = 0; v < V; ++v) acc[r][v] = vfma(av, bv[v], acc[r][v]);
     }
   }
   UNROLL for (int r = 0; r < R; ++r)
     UNROLL for (int v = 0; v < V; ++v) {
-      float* dst = c + r * N + 8 * v;
+      float* dst = c + r * N + kW * v;
       if (masked && v == V - 1)
-        _mm256_maskstore_ps(dst, mask, acc[r][v]);
+        vmaskstore(dst, mask, acc[r][v]);
       else
-        _mm256_storeu_ps(dst, acc[r][v]);
+        vstoreu(dst, acc[r][v]);
     }
 }
 
-// Splits N columns into panels of 32 (with `wide`), 24, 16 and 8 columns and a masked tail, and
-// calls panel(V, masked, first column, mask) for each, V (vectors) and masked as constants.
+// Splits N columns into panels of 4 (with `wide`), 3, 2 and 1 vectors (32, 24, 16, 8 columns at
+// kW = 8) and a masked tail, and calls panel(V, masked, first column, mask) for each, V (vectors)
+// and masked as constants.
 template <bool wide, class F>
 inline void column_panels(int64_t N, F&& panel) {
   using std::integral_constant;
-  const __m256i full = _mm256_set1_epi32(-1);
+  const VMask full = vfull();
   const std::false_type whole;
   int64_t j = 0;
   if (wide)
-    for (; j + 32 <= N; j += 32) panel(integral_constant<int, 4>{}, whole, j, full);
-  for (; j + 24 <= N; j += 24) panel(integral_constant<int, 3>{}, whole, j, full);
-  if (N - j >= 16) {
+    for (; j + 4 * kW <= N; j += 4 * kW) panel(integral_constant<int, 4>{}, whole, j, full);
+  for (; j + 3 * kW <= N; j += 3 * kW) panel(integral_constant<int, 3>{}, whole, j, full);
+  if (N - j >= 2 * kW) {
     panel(integral_constant<int, 2>{}, whole, j, full);
-    j += 16;
+    j += 2 * kW;
   }
-  if (N - j >= 8) {
+  if (N - j >= kW) {
     panel(integral_constant<int, 1>{}, whole, j, full);
-    j += 8;
+    j += kW;
   }
-  if (N > j) panel(integral_constant<int, 1>{}, std::true_type{}, j, tail_mask(N - j));
+  if (N > j) panel(integral_constant<int, 1>{}, std::true_type{}, j, vtail(N - j));
 }
 
 // Columns outer, rows inner: a 24-column panel of B (K x 24 floats, 3 KB at K = 32) stays in L1
 // while every block of rows of A passes over it.
 template <int V, bool masked>
-void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N,
-              __m256i mask) {
+void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, VMask mask) {
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) nn_block<4, V, masked>(a + i * K, b, c + i * N, K, N, mask);
   for (; i < M; ++i) nn_block<1, V, masked>(a + i * K, b, c + i * N, K, N, mask);
@@ -99,8 +185,7 @@ void nn_panel(const float* a, const float* b, float* c, int64_t M, int64_t K, in
 // 32-column panels (the pixel-major products of the fused step) take 3 rows at a time: 12
 // accumulators, 4 panel vectors and a broadcast fill the 16 registers.
 template <>
-void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N,
-                        __m256i mask) {
+void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, VMask mask) {
   int64_t i = 0;
   for (; i + 3 <= M; i += 3) nn_block<3, 4, false>(a + i * K, b, c + i * N, K, N, mask);
   if (i + 2 <= M) {
@@ -114,7 +199,7 @@ void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int
 // layer's width in the fused step's pixel-major tiles).
 template <bool wide = false>
 void nn(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
-  column_panels<wide>(N, [&](auto v, auto masked, int64_t j, __m256i mask) {
+  column_panels<wide>(N, [&](auto v, auto masked, int64_t j, VMask mask) {
     nn_panel<decltype(v)::value, decltype(masked)::value>(a, b + j, c + j, M, K, N, mask);
   });
 }
@@ -224,7 +309,7 @@ ffi::Error Dense(ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b, ffi::ResultBu
 #endif
 constexpr int64_t kTile = ARENA_TILE;
 
-// sin(pi u) and pi cos(pi u) of 8 lanes: k = round(u) (exact), f = u - k in [-1/2, 1/2] (exact),
+// sin(pi u) and pi cos(pi u) of kW lanes: k = round(u) (exact), f = u - k in [-1/2, 1/2] (exact),
 // odd/even polynomials in f (the coefficients of arena/fields/_sine.py), and the sign (-1)^k
 // from the low bit of k.
 constexpr double kPi = 3.141592653589793;
@@ -234,53 +319,50 @@ constexpr float kPiCos[5] = {float(kPi * 0.9999999533181323), float(kPi * -4.934
                              float(kPi * 4.058411301006365), float(kPi * -1.3318760087995334),
                              float(kPi * 0.21968811421590026)};
 
-inline void sincospi(__m256 u, __m256* s, __m256* d) {
-  const __m256 k = _mm256_round_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 f = _mm256_sub_ps(u, k);
-  const __m256 f2 = _mm256_mul_ps(f, f);
-  __m256 ps = _mm256_set1_ps(kSin[4]);
-  __m256 pc = _mm256_set1_ps(kPiCos[4]);
+inline void sincospi(VF u, VF* s, VF* d) {
+  const VF k = vround(u);
+  const VF f = vsub(u, k);
+  const VF f2 = vmul(f, f);
+  VF ps = vset(kSin[4]);
+  VF pc = vset(kPiCos[4]);
   UNROLL for (int i = 3; i >= 0; --i) {
-    ps = _mm256_fmadd_ps(ps, f2, _mm256_set1_ps(kSin[i]));
-    pc = _mm256_fmadd_ps(pc, f2, _mm256_set1_ps(kPiCos[i]));
+    ps = vfma(ps, f2, vset(kSin[i]));
+    pc = vfma(pc, f2, vset(kPiCos[i]));
   }
-  const __m256 sign = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtps_epi32(k), 31));
-  *s = _mm256_xor_ps(_mm256_mul_ps(ps, f), sign);
-  *d = _mm256_xor_ps(pc, sign);
+  const VF sign = vodd_sign(k);
+  *s = vxor(vmul(ps, f), sign);
+  *d = vxor(pc, sign);
 }
 
-inline __m256 load(const float* p, bool masked, __m256i mask) {
-  return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
-}
+inline VF load(const float* p, bool masked, VMask mask) { return masked ? vmaskload(p, mask) : vloadu(p); }
 
-inline void store(float* p, __m256 v, bool masked, __m256i mask) {
+inline void store(float* p, VF v, bool masked, VMask mask) {
   if (masked)
-    _mm256_maskstore_ps(p, mask, v);
+    vmaskstore(p, mask, v);
   else
-    _mm256_storeu_ps(p, v);
+    vstoreu(p, v);
 }
 
 // C (K x N) += A^T @ B for A (T x K) and B (T x N): R rows of C (columns k.. of A) by V vectors.
 template <int R, int V, bool masked>
-inline void tn_block(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N,
-                     __m256i mask) {
-  __m256 acc[R][V];
+inline void tn_block(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, VMask mask) {
+  VF acc[R][V];
   UNROLL for (int r = 0; r < R; ++r)
-    UNROLL for (int v = 0; v < V; ++v) acc[r][v] = load(c + r * N + 8 * v, masked && v == V - 1, mask);
+    UNROLL for (int v = 0; v < V; ++v) acc[r][v] = load(c + r * N + kW * v, masked && v == V - 1, mask);
   for (int64_t p = 0; p < T; ++p) {
-    __m256 bv[V];
-    UNROLL for (int v = 0; v < V; ++v) bv[v] = load(b + p * N + 8 * v, masked && v == V - 1, mask);
+    VF bv[V];
+    UNROLL for (int v = 0; v < V; ++v) bv[v] = load(b + p * N + kW * v, masked && v == V - 1, mask);
     UNROLL for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + p * K + r);
-      UNROLL for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+      const VF av = vbroadcast(a + p * K + r);
+      UNROLL for (int v = 0; v < V; ++v) acc[r][v] = vfma(av, bv[v], acc[r][v]);
     }
   }
   UNROLL for (int r = 0; r < R; ++r)
-    UNROLL for (int v = 0; v < V; ++v) store(c + r * N + 8 * v, acc[r][v], masked && v == V - 1, mask);
+    UNROLL for (int v = 0; v < V; ++v) store(c + r * N + kW * v, acc[r][v], masked && v == V - 1, mask);
 }
 
 template <int V, bool masked>
-void tn_panel(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, __m256i mask) {
+void tn_panel(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, VMask mask) {
   int64_t i = 0;
   for (; i + 4 <= K; i += 4) tn_block<4, V, masked>(a + i, b, c + i * N, T, K, N, mask);
   for (; i < K; ++i) tn_block<1, V, masked>(a + i, b, c + i * N, T, K, N, mask);
@@ -288,8 +370,7 @@ void tn_panel(const float* a, const float* b, float* c, int64_t T, int64_t K, in
 
 // 32-column panels take 3 rows at a time, as in nn_panel<4, false>.
 template <>
-void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N,
-                        __m256i mask) {
+void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, VMask mask) {
   int64_t i = 0;
   for (; i + 3 <= K; i += 3) tn_block<3, 4, false>(a + i, b, c + i * N, T, K, N, mask);
   if (i + 2 <= K) {
@@ -300,27 +381,40 @@ void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int
 }
 
 void tn_acc(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N) {
-  column_panels<true>(N, [&](auto v, auto masked, int64_t j, __m256i mask) {
+  column_panels<true>(N, [&](auto v, auto masked, int64_t j, VMask mask) {
     tn_panel<decltype(v)::value, decltype(masked)::value>(a, b + j, c + j, T, K, N, mask);
   });
 }
 
-// Row-wise over a (T x H) tile, 8 columns at a time with a masked tail.
+// Row-wise over a (T x H) tile, kW columns at a time with a masked tail.
 template <class F>
 inline void for_vectors(int64_t H, F&& f) {
+  const VMask full = vfull();
+  int64_t j = 0;
+  for (; j + kW <= H; j += kW) f(j, false, full);
+  if (j < H) f(j, true, vtail(H - j));
+}
+
+// The same, 8 columns at a time (the output layer's sums over H, which must not depend on kW).
+template <class F>
+inline void for_vectors8(int64_t H, F&& f) {
   const __m256i full = _mm256_set1_epi32(-1);
   int64_t j = 0;
   for (; j + 8 <= H; j += 8) f(j, false, full);
   if (j < H) f(j, true, tail_mask(H - j));
 }
 
+inline __m256 load8(const float* p, bool masked, __m256i mask) {
+  return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
 // In place: u (T x H) -> sin(pi (u + bias)); d = pi cos(pi (u + bias)).
 void sine_tile(float* u, float* d, const float* bias, int64_t T, int64_t H) {
-  for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
-    const __m256 bj = load(bias + j, masked, mask);
+  for_vectors(H, [&](int64_t j, bool masked, VMask mask) {
+    const VF bj = load(bias + j, masked, mask);
     for (int64_t p = 0; p < T; ++p) {
-      __m256 sv, dv;
-      sincospi(_mm256_add_ps(load(u + p * H + j, masked, mask), bj), &sv, &dv);
+      VF sv, dv;
+      sincospi(vadd(load(u + p * H + j, masked, mask), bj), &sv, &dv);
       store(u + p * H + j, sv, masked, mask);
       store(d + p * H + j, dv, masked, mask);
     }
@@ -329,12 +423,12 @@ void sine_tile(float* u, float* d, const float* bias, int64_t T, int64_t H) {
 
 // gu = gh * d (T x H), and the bias gradient db (H) += column sums of gu.
 void sine_backward_tile(const float* gh, const float* d, float* gu, float* db, int64_t T, int64_t H) {
-  for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
-    __m256 acc = load(db + j, masked, mask);
+  for_vectors(H, [&](int64_t j, bool masked, VMask mask) {
+    VF acc = load(db + j, masked, mask);
     for (int64_t p = 0; p < T; ++p) {
-      const __m256 g = _mm256_mul_ps(load(gh + p * H + j, masked, mask), load(d + p * H + j, masked, mask));
+      const VF g = vmul(load(gh + p * H + j, masked, mask), load(d + p * H + j, masked, mask));
       store(gu + p * H + j, g, masked, mask);
-      acc = _mm256_add_ps(acc, g);
+      acc = vadd(acc, g);
     }
     store(db + j, acc, masked, mask);
   });
@@ -402,11 +496,11 @@ inline void output_group(const float* h, const float* t, const float* d, float* 
   const int64_t n = full ? 8 : rows;
   for (int64_t ch = 0; ch < C; ++ch) {
     const float* w = sc.wt.data() + ch * H;
-    __m256 acc[8];
+    __m256 acc[8];  // 8 lanes at either width, so that these sums over H are the same bits
     UNROLL for (int64_t q = 0; q < 8; ++q) acc[q] = _mm256_setzero_ps();
-    for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
-      const __m256 wv = load(w + j, masked, mask);
-      UNROLL for (int64_t q = 0; q < n; ++q) acc[q] = _mm256_fmadd_ps(load(h + q * H + j, masked, mask), wv, acc[q]);
+    for_vectors8(H, [&](int64_t j, bool masked, __m256i mask) {
+      const __m256 wv = load8(w + j, masked, mask);
+      UNROLL for (int64_t q = 0; q < n; ++q) acc[q] = _mm256_fmadd_ps(load8(h + q * H + j, masked, mask), wv, acc[q]);
     });
     alignas(32) float y[8];
     _mm256_store_ps(y, hsum8(acc));
@@ -434,25 +528,25 @@ inline void output_group(const float* h, const float* t, const float* d, float* 
       }
     }
   }
-  for_vectors(H, [&](int64_t j, bool masked, __m256i mask) {
-    __m256 gh[8];
-    UNROLL for (int64_t q = 0; q < 8; ++q) gh[q] = _mm256_setzero_ps();
+  for_vectors(H, [&](int64_t j, bool masked, VMask mask) {
+    VF gh[8];
+    UNROLL for (int64_t q = 0; q < 8; ++q) gh[q] = vzero();
     for (int64_t ch = 0; ch < C; ++ch) {
-      const __m256 w = load(sc.wt.data() + ch * H + j, masked, mask);
+      const VF w = load(sc.wt.data() + ch * H + j, masked, mask);
       float* dwp = sc.dwt.data() + ch * H + j;
-      __m256 dw = load(dwp, masked, mask);
+      VF dw = load(dwp, masked, mask);
       UNROLL for (int64_t q = 0; q < n; ++q) {
-        const __m256 g = _mm256_broadcast_ss(&sc.gy[q * C + ch]);
-        dw = _mm256_fmadd_ps(g, load(h + q * H + j, masked, mask), dw);
-        gh[q] = _mm256_fmadd_ps(g, w, gh[q]);
+        const VF g = vbroadcast(&sc.gy[q * C + ch]);
+        dw = vfma(g, load(h + q * H + j, masked, mask), dw);
+        gh[q] = vfma(g, w, gh[q]);
       }
       store(dwp, dw, masked, mask);
     }
-    __m256 dbv = load(dblast + j, masked, mask);
+    VF dbv = load(dblast + j, masked, mask);
     UNROLL for (int64_t q = 0; q < n; ++q) {
-      const __m256 g = _mm256_mul_ps(gh[q], load(d + q * H + j, masked, mask));
+      const VF g = vmul(gh[q], load(d + q * H + j, masked, mask));
       store(gu + q * H + j, g, masked, mask);
-      dbv = _mm256_add_ps(dbv, g);
+      dbv = vadd(dbv, g);
     }
     store(dblast + j, dbv, masked, mask);
   });
@@ -647,3 +741,111 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_siren_mse, SirenStep<Loss::kMse>,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(arena_siren_bce, SirenStep<Loss::kBce>,
                               ffi::Ffi::Bind().RemainingArgs().RemainingRets());
+
+// The lanes of this build's column vectors (8 or 16).
+extern "C" int arena_kernel_width() { return static_cast<int>(kW); }
+
+// The fused image step on a fixed SIREN (2 -> 40 -> 40 -> 40 -> 3, 100 pixels: a full and a part
+// tile, and 40 columns for full vectors and a masked tail at both widths) against the same step
+// in float64 scalar loops (std::sin, plain sums): the largest difference of any gradient or loss,
+// relative to that result's largest magnitude. A correct build returns ~1e-6; the Python side
+// uses a library only when this is small, so a miscompiled or mis-dispatched build falls back
+// instead of fitting wrong NeFs.
+extern "C" double arena_kernel_selfcheck() {
+  constexpr int64_t in = 2, H = 40, C = 3, L = 4, P = 100;
+  uint32_t state = 12345u;
+  const auto uniform = [&state]() {  // in [-1, 1)
+    state = state * 1664525u + 1013904223u;
+    return static_cast<float>(state >> 8) / 8388608.0f - 1.0f;
+  };
+  std::vector<float> x(P * in), t(P * C);
+  for (float& v : x) v = uniform();
+  for (float& v : t) v = uniform();
+  std::vector<std::vector<float>> a(L), c(L), da(L), dc(L);
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t rows = l == 0 ? in : H, cols = l == L - 1 ? C : H;
+    const float scale = l == 0 ? 1.0f : 0.3f;
+    a[l].resize(rows * cols);
+    c[l].resize(cols);
+    da[l].resize(rows * cols);
+    dc[l].resize(cols);
+    for (float& v : a[l]) v = scale * uniform();
+    for (float& v : c[l]) v = 0.5f * uniform();
+  }
+  std::vector<const float*> ap(L), cp(L);
+  std::vector<float*> dap(L), dcp(L);
+  for (int64_t l = 0; l < L; ++l) {
+    ap[l] = a[l].data();
+    cp[l] = c[l].data();
+    dap[l] = da[l].data();
+    dcp[l] = dc[l].data();
+  }
+  std::vector<float> per(C);
+  SirenScratch scratch;
+  siren_step_one<Loss::kMse>(x.data(), nullptr, P, t.data(), ap.data(), cp.data(), dap.data(), dcp.data(),
+                             per.data(), nullptr, P, in, H, C, L, scratch);
+
+  // float64 reference: h_{l+1} = sin(pi (h_l A_l + c_l)) for the sine layers, y = h W + b
+  const double pi = kPi;
+  std::vector<std::vector<double>> hs(L), ds(L);  // hs[0] = x; hs[l + 1], ds[l]: sine layer l
+  hs[0].assign(x.begin(), x.end());
+  for (int64_t l = 0; l < L - 1; ++l) {
+    const int64_t rows = l == 0 ? in : H;
+    hs[l + 1].assign(P * H, 0.0);
+    ds[l].assign(P * H, 0.0);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t j = 0; j < H; ++j) {
+        double u = c[l][j];
+        for (int64_t i = 0; i < rows; ++i) u += hs[l][p * rows + i] * a[l][i * H + j];
+        hs[l + 1][p * H + j] = std::sin(pi * u);
+        ds[l][p * H + j] = pi * std::cos(pi * u);
+      }
+  }
+  const std::vector<double>& last = hs[L - 1];
+  std::vector<double> gy(P * C), mse(C, 0.0), rda_last(H * C, 0.0), rdc_last(C, 0.0), gh(P * H, 0.0);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t ch = 0; ch < C; ++ch) {
+      double y = c[L - 1][ch];
+      for (int64_t i = 0; i < H; ++i) y += last[p * H + i] * a[L - 1][i * C + ch];
+      const double r = y - t[p * C + ch];
+      mse[ch] += r * r / P;
+      gy[p * C + ch] = 2.0 * r / (P * C);
+    }
+  double worst = 0.0;
+  const auto compare = [&worst](const float* got, const std::vector<double>& want) {
+    double scale = 1e-30, diff = 0.0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      scale = std::max(scale, std::abs(want[i]));
+      diff = std::max(diff, std::abs(static_cast<double>(got[i]) - want[i]));
+    }
+    if (!(diff / scale <= worst)) worst = diff / scale;  // NaN propagates
+  };
+  compare(per.data(), mse);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t ch = 0; ch < C; ++ch) {
+      rdc_last[ch] += gy[p * C + ch];
+      for (int64_t i = 0; i < H; ++i) {
+        rda_last[i * C + ch] += last[p * H + i] * gy[p * C + ch];
+        gh[p * H + i] += gy[p * C + ch] * a[L - 1][i * C + ch];
+      }
+    }
+  compare(da[L - 1].data(), rda_last);
+  compare(dc[L - 1].data(), rdc_last);
+  for (int64_t l = L - 2; l >= 0; --l) {
+    const int64_t rows = l == 0 ? in : H;
+    std::vector<double> gu(P * H), rda(rows * H, 0.0), rdc(H, 0.0), prev(P * rows, 0.0);
+    for (int64_t k = 0; k < P * H; ++k) gu[k] = gh[k] * ds[l][k];
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t j = 0; j < H; ++j) {
+        rdc[j] += gu[p * H + j];
+        for (int64_t i = 0; i < rows; ++i) {
+          rda[i * H + j] += hs[l][p * rows + i] * gu[p * H + j];
+          prev[p * rows + i] += gu[p * H + j] * a[l][i * H + j];
+        }
+      }
+    compare(da[l].data(), rda);
+    compare(dc[l].data(), rdc);
+    gh.swap(prev);
+  }
+  return worst;
+}
