@@ -115,10 +115,23 @@ def test_list_shows_nefs_per_split_params_classes_and_size():
     assert result.exit_code == 0, result.output
     header = next(line for line in result.output.splitlines() if "┃" in line)
     assert [c.strip() for c in header.split("┃")[1:-1]] == [
-        "name", "version", "published at", "here", "NeFs (train/val/test)", "params", "classes", "size"]
+        "name", "version", "published at", "here", "NeFs train/val/test", "params", "classes", "size"]
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert table_row(result.output, "neural_digits") == [
         "neural_digits", "1.0.0", "not published", "built", "5/2/3", "17", "10", f"{size / 1000:.1f} kB"]
+
+
+def test_list_in_an_80_column_terminal_keeps_names_and_counts_whole():
+    built_digits()
+    result = CliRunner().invoke(main.app, ["list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    header = next(line for line in result.output.splitlines() if "┃" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == ["name", "version", "here", "NeFs train/val/test", "size"]
+    for name in hub.registry():
+        assert f"│ {name} " in result.output, name  # never cut to "neural_…"
+    assert table_row(result.output, "neural_mnist")[3] == "55,000/5,000/10,000"
+    assert "a wider terminal adds published at, params and classes" in result.output
 
 
 def test_list_shows_the_registry_split_sizes_of_datasets_not_here():

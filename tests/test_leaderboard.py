@@ -328,6 +328,18 @@ def test_placement_ranks_a_fresh_result_without_writing_anything(board):
     assert _tree(board.root) == before
 
 
+@pytest.mark.parametrize("width", [80, 120])
+def test_show_in_a_narrow_terminal_keeps_every_method_name_and_score_whole(width):
+    root = Path(__file__).resolve().parents[1] / "leaderboard"
+    console = Console(record=True, width=width)
+    leaderboard.show(root, console=console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    names = {json.loads(p.read_text())["method"] for p in root.glob("submissions/*/*/submission.json")}
+    assert names and all(any(name in line for line in text.splitlines()) for name in names), text
+    assert "94.06 ± 0.85 (3)" in text  # the MLP's neural_digits entry, unbroken
+
+
 # -- rerun: the opt-in that executes the submitted code ---------------------------------------
 
 

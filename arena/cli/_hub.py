@@ -11,6 +11,8 @@ from rich.table import Table
 
 from arena.cli._common import err_console, user_errors
 
+LIST_WIDE = 120  # `arena list` shows every column from this console width on
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of a table.")]
 
@@ -44,13 +46,27 @@ def list_(json_: JsonFlag = False) -> None:
     if json_:
         _print_json({"format": "arena-list/1", "datasets": rows})
         return
-    table = Table("name", "version", "published at", "here", "NeFs (train/val/test)", "params",
-                  "classes", "size")
+    console = Console()
+    wide = console.width >= LIST_WIDE  # an 80-column terminal gets what tells datasets apart, unbroken
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("version", overflow="fold")
+    if wide:
+        table.add_column("published at")
+    table.add_column("here")
+    table.add_column("NeFs train/val/test", no_wrap=True)
+    if wide:
+        table.add_column("params")
+        table.add_column("classes")
+    table.add_column("size", no_wrap=True)
     for row in rows:
-        table.add_row(row["name"], row["version"], row["published_at"] or "not published",
-                      row["here"] or "-", _split_counts(row["num_examples"]), _number(row["num_params"]),
-                      _number(row["num_classes"]), _bytes(row["bytes"]))
-    Console().print(table)
+        cells = [row["name"], row["version"], *([row["published_at"] or "not published"] if wide else []),
+                 row["here"] or "-", _split_counts(row["num_examples"]),
+                 *([_number(row["num_params"]), _number(row["num_classes"])] if wide else []), _bytes(row["bytes"])]
+        table.add_row(*cells)
+    console.print(table)
+    if not wide:
+        console.print("(a wider terminal adds published at, params and classes; or arena info NAME)")
 
 
 @user_errors

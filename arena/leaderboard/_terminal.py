@@ -12,13 +12,15 @@ from arena.leaderboard._rows import Table
 
 WIDE = 150  # narrower consoles get the columns that rank, not protocol, date and hardware
 NARROW = ("rank", "method", TEST, "val %", "parameters", "input", "dataset", "verified")
+MEDIUM = 110  # below it (an 80-column terminal): the ranking itself, so no word is cut in two
+COMPACT = ("rank", "method", TEST, "val %", "parameters")
 
 
 def print_tables(tables: list[Table], console: Console, *, highlight: str | None = None) -> None:
     """Print each table; the row whose slug is ``highlight`` is shown in bold."""
     if not tables:
         console.print("No submissions yet.")
-    columns = COLUMNS if console.width >= WIDE else NARROW
+    columns = COLUMNS if console.width >= WIDE else NARROW if console.width >= MEDIUM else COMPACT
     for table in tables:
         console.print(rich_table(table, highlight=highlight, columns=columns))
 
