@@ -25,9 +25,10 @@ needs_kernel = pytest.mark.skipif(_native.unavailable() is not None, reason=f"no
 AVX512 = "avx512f" in _native.cpu_flags()
 HERE = ["avx2", "avx2-16", *(["avx512"] if AVX512 else [])]
 
-# The fused image step (two NeFs, 40 columns: full vectors and a masked tail at either width; 100
-# pixels: a full and a part tile), the fused occupancy step at drawn points, and the kernel's
-# product with both of its gradients (arena_dense_nn and arena_dense_nt).
+# The fused image step (two NeFs; 44 columns: full vectors and a masked tail at either width, 4
+# lanes at 8 and 12 at 16; 100 pixels: a full and a part tile), the fused occupancy step at drawn
+# points (32 NeFs: its loss rounds differently if a build fuses other products, see the kernel's
+# -ffp-contract note), and the kernel's product with both gradients (arena_dense_nn, arena_dense_nt).
 SCRIPT = r"""
 import sys
 import jax, jax.numpy as jnp, numpy as np
@@ -36,18 +37,18 @@ from arena.fields import _dense
 rng = np.random.default_rng(0)
 def r(*shape, s=1.0):
     return jnp.asarray(s * rng.standard_normal(shape), jnp.float32)
+def siren(b, out):
+    return ((r(b, 2, 44), r(b, 44)), (r(b, 44, 44, s=0.2), r(b, 44)), (r(b, 44, 44, s=0.2), r(b, 44)),
+            (r(b, 44, out, s=0.2), r(b, out)))
 
-layers = ((r(2, 2, 40), r(2, 40)), (r(2, 40, 40, s=0.2), r(2, 40)), (r(2, 40, 40, s=0.2), r(2, 40)),
-          (r(2, 40, 3, s=0.2), r(2, 3)))
 coords, values = r(2, 100, 2), r(2, 100, 3)
 loss = lambda ls, x, y: _dense.siren_mse(ls, x, y, "kernel")[0]
-mse, mse_grads = jax.vmap(jax.value_and_grad(loss))(layers, coords, values)
-occ = tuple((w[:, :, :1], b[:, :1]) if i == 3 else (w, b) for i, (w, b) in enumerate(layers))
-pool, labels = r(2, 300, 2), jnp.asarray(rng.random((2, 100, 1)) > 0.5, jnp.float32)
-index = jnp.asarray(rng.integers(0, 300, (2, 100)), jnp.int32)
+mse, mse_grads = jax.vmap(jax.value_and_grad(loss))(siren(2, 3), coords, values)
+pool, labels = r(32, 300, 2), jnp.asarray(rng.random((32, 100, 1)) > 0.5, jnp.float32)
+index = jnp.asarray(rng.integers(0, 300, (32, 100)), jnp.int32)
 bce = lambda ls, x, i, y: _dense.siren_bce(ls, x, y, index=i, kind="kernel")[0]
-bce_value, bce_grads = jax.vmap(jax.value_and_grad(bce))(occ, pool, index, labels)
-a, b = r(37, 40), r(40, 45)
+bce_value, bce_grads = jax.vmap(jax.value_and_grad(bce))(siren(32, 1), pool, index, labels)
+a, b = r(37, 44), r(44, 45)
 product, product_grads = jax.value_and_grad(lambda a, b: (_dense.matmul(a, b, "kernel") ** 2).sum(), (0, 1))(a, b)
 leaves = jax.tree.leaves((mse, mse_grads, bce_value, bce_grads, product, product_grads))
 np.savez(sys.argv[1], *[np.asarray(x) for x in leaves])

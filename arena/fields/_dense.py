@@ -58,6 +58,9 @@ PATHS = {  # vector path -> the compile flags added to FLAGS
     "avx512": ("-mavx512f", "-DARENA_WIDTH=16"),
     "avx2-16": ("-DARENA_WIDTH=16",),
 }
+# GCC fuses a * b + c of vector operators into an FMA where it sees fit, and what it sees depends
+# on inlining, which differs between paths; the source writes out every FMA it means instead.
+CONTRACT = ("-ffp-contract=off",)
 SELFCHECK_TOLERANCE = 1e-4  # arena_kernel_selfcheck's relative error; a correct build gives ~2e-6
 _LOADED: list[ctypes.CDLL] = []  # XLA keeps the first registration for the life of the process
 _PATH: list[str] = []  # the vector path of the registered library
@@ -76,7 +79,7 @@ def _build(cxx: str, path: str = "avx2") -> Path:
     """
     import jaxlib
 
-    return _native.build(cxx, SOURCE, name="dense_cpu", flags=(*FLAGS, *PATHS[path]),
+    return _native.build(cxx, SOURCE, name="dense_cpu", flags=(*FLAGS, *CONTRACT, *PATHS[path]),
                          include_dirs=[jax.ffi.include_dir()], extra=[jaxlib.__version__])
 
 
