@@ -5,14 +5,22 @@ kernel compiles into its per-user cache (arena/fields/_dense.py), once, not once
 
 Tests that read real raw source files find them under ``$ARENA_DATA`` and are marked
 ``needs_data``: without the files they skip, under CI they fail (tests/_sourcedata.py).
+
+The session runs in a store of its own (``ARENA_HOME``, a temporary folder removed at the end),
+so that no test reads, writes or removes datasets, results or run checkpoints in the user's
+store; tests that need a particular store set ``ARENA_HOME`` themselves.
 """
 
 import os
+import shutil
+import tempfile
 
 os.environ["XLA_FLAGS"] = " ".join(
     f for f in os.environ.get("XLA_FLAGS", "").split() if "host_platform_device_count" not in f
 ) + " --xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+SESSION_HOME = tempfile.mkdtemp(prefix="arena-test-home-")
+os.environ["ARENA_HOME"] = SESSION_HOME
 
 import pytest  # noqa: E402
 from _sourcedata import require  # noqa: E402
@@ -38,3 +46,7 @@ def strict_jax():
     jax.config.update("jax_numpy_rank_promotion", "raise")
     assert len(jax.devices()) == 2, "tests expect two forced host devices"
     yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)  # the session's own store, created above
