@@ -311,6 +311,15 @@ def test_force_refuses_a_folder_holding_files_that_are_no_part_of_a_submission(b
 # -- where a fresh result would rank ----------------------------------------------------------
 
 
+def test_placement_of_a_run_that_reproduces_an_entry_says_it_ties_with_it(board):
+    fresh = json.loads((board.folder("tiny-mlp") / "result.json").read_text())  # the same numbers
+    console = Console(record=True, width=200)
+    leaderboard.print_placement(fresh, console, root=board.root)
+    text = console.export_text()
+    assert "tied with Tiny MLP (the same test and val means)" in text, text
+    assert f"On the leaderboard in {board.root}, this run would rank" in text
+
+
 def test_placement_ranks_a_fresh_result_without_writing_anything(board):
     fresh = json.loads((board.folder("tiny-mlp") / "result.json").read_text())
     for seed in fresh["seeds"]:

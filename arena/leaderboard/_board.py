@@ -90,7 +90,12 @@ def print_placement(document: Mapping[str, Any], console: Console, *, root: Path
     mine = next(r for r in table.rows if r.slug == CANDIDATE)
     where = (f"would rank {mine.rank} of {sum(r.rank is not None for r in table.rows)}"
              if mine.rank is not None else f"would be listed unranked ({mine.verified})")
-    console.print(f"On the leaderboard in {root}, this run {where} on {table.dataset} (nothing written there):")
+    ties = [r.method for r in table.rows if r.slug != CANDIDATE and r.rank is not None and mine.rank is not None
+            and (r.test_mean, r.val_mean) == (mine.test_mean, mine.val_mean)]
+    if ties:
+        where += f", tied with {', '.join(ties)} (the same test and val means)"
+    shown = root if Path(root).is_absolute() else f"./{root}"
+    console.print(f"On the leaderboard in {shown}, this run {where} on {table.dataset} (nothing written there):")
     print_tables([table], console, highlight=CANDIDATE)
 
 
