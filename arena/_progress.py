@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 
+WIDE = 110  # from this terminal width on, a line also has its bar and elapsed time
+
+
 class Display:
     """A live area of labelled progress lines (see the module docstring)."""
 
@@ -25,15 +28,18 @@ class Display:
 
     def __enter__(self) -> Display:
         if self.enabled:
+            from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
 
-            columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            console = Console()
+            wide = console.width >= WIDE  # an 80-column terminal: counts, rate, note and ETA, unclipped
+            columns = [TextColumn("{task.description}"), *([BarColumn()] if wide else []), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]}")]
             if self._with_note:
                 columns.append(TextColumn("{task.fields[note]}"))
-            columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-            self._live = Progress(*columns, transient=False)
+            columns += [*([TimeElapsedColumn()] if wide else []), TextColumn("ETA"), TimeRemainingColumn(compact=not wide)]
+            self._live = Progress(*columns, console=console, transient=False)
             self._live.start()
         return self
 
