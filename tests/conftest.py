@@ -48,5 +48,17 @@ def strict_jax():
     yield
 
 
+@pytest.fixture
+def fresh_kernel_state(monkeypatch):
+    """Forget the process-wide load of the SIREN CPU kernel before and after a test that changes
+    what it loads (environment, compiler, checks); yields ``monkeypatch``."""
+    from arena.fields import _dense
+
+    _dense._load.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    _dense._load.cache_clear()
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_HOME, ignore_errors=True)  # the session's own store, created above

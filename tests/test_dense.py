@@ -29,15 +29,6 @@ needs_kernel = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def fresh_kernel_state(monkeypatch):
-    """Forget the process-wide build result before and after a test that changes the environment."""
-    _dense._load.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    _dense._load.cache_clear()
-
-
 def _random(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 

@@ -85,15 +85,6 @@ def test_every_vector_path_passes_its_selfcheck_against_float64(path):
     assert _dense._selfcheck(lib) < 2e-5  # ~2e-6: the polynomial sine and float32 sums
 
 
-@pytest.fixture
-def fresh_kernel_state(monkeypatch):
-    """Forget the process-wide load result before and after a test that changes the environment."""
-    _dense._load.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    _dense._load.cache_clear()
-
-
 @needs_kernel
 def test_a_sixteen_lane_library_failing_its_selfcheck_falls_back_to_avx2_saying_why(fresh_kernel_state):
     fresh_kernel_state.setattr(_dense, "_candidates", lambda: (["avx2-16", "avx2"], ""))
