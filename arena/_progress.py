@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-WIDE = 110  # from this terminal width on, a line also has its bar and elapsed time
+WIDE = 140  # from this terminal width on, a line has its bar, counts (m/n) and elapsed time
 
 
 class Display:
@@ -28,14 +28,14 @@ class Display:
 
     def __enter__(self) -> Display:
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich import get_console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
-            console = Console()
-            wide = console.width >= WIDE  # an 80-column terminal: counts, rate, note and ETA, unclipped
-            columns = [TextColumn("{task.description}"), *([BarColumn()] if wide else []), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]}")]
+            console = get_console()  # rich's shared console, so a caller's own live display nests
+            wide = console.width >= WIDE  # narrower: percent, rate, note and ETA, unclipped
+            counts = [BarColumn(), MofNCompleteColumn()] if wide else [TaskProgressColumn()]
+            columns = [TextColumn("{task.description}"), *counts, TextColumn("{task.fields[rate]}")]
             if self._with_note:
                 columns.append(TextColumn("{task.fields[note]}"))
             columns += [*([TimeElapsedColumn()] if wide else []), TextColumn("ETA"), TimeRemainingColumn(compact=not wide)]

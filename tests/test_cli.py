@@ -4,6 +4,7 @@ Everything runs through typer's CliRunner, offline, in a fresh ARENA_HOME."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -131,6 +132,12 @@ def test_list_in_an_80_column_terminal_keeps_names_and_counts_whole():
     for name in hub.registry():
         assert f"│ {name} " in result.output, name  # never cut to "neural_…"
     assert table_row(result.output, "neural_mnist")[3] == "55,000/5,000/10,000"
+    version = next(iter(hub.registry()["neural_mnist_subset"].releases))  # a long one: it breaks at + and .
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if "│ neural_mnist_subset " in line)
+    rows = [lines[start]] + list(itertools.takewhile(lambda line: line.split("│")[1].strip() == "", lines[start + 1:]))
+    parts = [row.split("│")[2].strip() for row in rows]
+    assert len(parts) > 1 and "".join(parts) == version and all(p.endswith(("+", ".")) for p in parts[:-1]), parts
     assert "a wider terminal adds published at, params and classes" in result.output
 
 

@@ -320,6 +320,16 @@ def test_placement_of_a_run_that_reproduces_an_entry_says_it_ties_with_it(board)
     assert f"On the leaderboard in {board.root}, this run would rank" in text
 
 
+def test_a_narrow_terminal_says_why_a_row_has_no_rank_without_the_verified_column(board):
+    fresh = json.loads((board.folder("tiny-mlp") / "result.json").read_text())
+    fresh["dataset"]["manifest_sha256"] = "0" * 64  # a build that is no pinned release: unranked
+    narrow, wide = Console(record=True, width=80), Console(record=True, width=200)
+    leaderboard.print_placement(fresh, narrow, root=board.root)
+    leaderboard.print_placement(fresh, wide, root=board.root)
+    assert "–: not ranked (a wider terminal says why)" in " ".join(narrow.export_text().split())
+    assert "unverified dataset" in wide.export_text()
+
+
 def test_placement_ranks_a_fresh_result_without_writing_anything(board):
     fresh = json.loads((board.folder("tiny-mlp") / "result.json").read_text())
     for seed in fresh["seeds"]:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import time
+from types import SimpleNamespace
 
 import pytest
+import rich
 
+from arena import _progress
 from arena._progress import WIDE, Display
 
 
-@pytest.mark.parametrize("width", [80, 200])
-def test_a_progress_line_with_a_note_reads_whole_in_an_80_column_terminal(width, monkeypatch, capsys):
+@pytest.mark.parametrize("width", [80, 120, WIDE])
+@pytest.mark.parametrize("total", [40 * 1258, 200 * 55000])  # the harness's samples: neural_digits, Neural MNIST
+def test_a_harness_progress_line_reads_whole_at_any_terminal_width(width, total, monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setattr(rich, "_console", None)  # rich's shared console, made anew at this width
+    clock = iter([0.0, total / 20_000])  # a real epoch's rate: ~20,000 samples/s
+    monkeypatch.setattr(_progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     with Display(True, note=True) as display:  # a harness line: epoch, samples, rate, val note, ETA
-        line = display.line("seed 0 epoch 40/40", 1258, "samples")
-        time.sleep(0.3)  # a rate of a few thousand samples/s, as in a real epoch
-        line.advance(1258)
+        line = display.line("seed 0 epoch 200/200", total, "samples")
+        line.advance(total)
         line.note("val 94.44% (best 95.00%)")
     out = capsys.readouterr().out
     assert "…" not in out, out  # no column clipped
-    for part in ("seed 0 epoch 40/40", "1258/1258", "samples/s", "val 94.44% (best 95.00%)", "ETA"):
+    for part in ("seed 0 epoch 200/200", "samples/s", "val 94.44% (best 95.00%)", "ETA"):
         assert part in out, (part, out)
     assert max(len(row) for row in out.splitlines()) <= width
-    assert ("━" in out) == (width >= WIDE)  # the bar only where it fits beside the rest
+    wide = width >= WIDE  # the bar and the counts only where they fit beside the rest
+    assert ("━" in out, f"{total}/{total}" in out, "100%" in out) == (wide, wide, not wide), out

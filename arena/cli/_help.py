@@ -25,10 +25,13 @@ def untyped_flags(params: list) -> list:
 
 
 def reflow(text: str | None) -> str | None:
-    """``text`` with the line breaks inside each paragraph (blank-line separated) made spaces."""
+    """``text`` with the line breaks inside each paragraph (blank-line separated) made spaces;
+    a paragraph that starts with click's ``\\b`` keeps its lines, and ``\\f`` ends the help."""
     if not text:
         return text
-    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in text.strip().split("\n\n"))
+    text = text.partition("\f")[0].strip()
+    return "\n\n".join(p if p.lstrip().startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in text.split("\n\n"))
 
 
 class Command(TyperCommand):

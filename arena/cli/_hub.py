@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from arena.cli._common import err_console, user_errors
 
@@ -50,7 +51,7 @@ def list_(json_: JsonFlag = False) -> None:
     wide = console.width >= LIST_WIDE  # an 80-column terminal gets what tells datasets apart, unbroken
     table = Table()
     table.add_column("name", no_wrap=True)
-    table.add_column("version", overflow="fold")
+    table.add_column("version", no_wrap=True)
     if wide:
         table.add_column("published at")
     table.add_column("here")
@@ -60,13 +61,26 @@ def list_(json_: JsonFlag = False) -> None:
         table.add_column("classes")
     table.add_column("size", no_wrap=True)
     for row in rows:
-        cells = [row["name"], row["version"], *([row["published_at"] or "not published"] if wide else []),
+        cells = [row["name"], row["version"] if wide else _wrapped_version(row["version"]), *([row["published_at"] or "not published"] if wide else []),
                  row["here"] or "-", _split_counts(row["num_examples"]),
                  *([_number(row["num_params"]), _number(row["num_classes"])] if wide else []), _bytes(row["bytes"])]
         table.add_row(*cells)
     console.print(table)
     if not wide:
         console.print("(a wider terminal adds published at, params and classes; or arena info NAME)")
+
+
+def _wrapped_version(version: str, width: int = 12) -> str:
+    """A long version broken into lines after its ``+`` and ``.`` (never inside a part), each at
+    most ``width`` characters where the parts allow."""
+    import re
+
+    lines = [""]
+    for part in re.findall(r"[^+.]*[+.]?", version):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(line for line in lines if line)
 
 
 @user_errors
@@ -125,8 +139,10 @@ def info(
     copies = ", ".join(str(p) for p in about.copies) or "none (arena download NAME, or arena-build NAME)"
     rows.append(("local copies", copies))
     table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # paths and hashes wrap whole, never cut to "…"
     for key, value in rows:
-        table.add_row(f"[bold]{key}[/]", value)
+        table.add_row(Text(key, style="bold"), Text(value))  # a value is never rich markup
     console.print(table, highlight=False)
 
 
@@ -222,7 +238,7 @@ def _print_json(document: dict) -> None:
 
 @user_errors
 def download(
-    name: Annotated[str, typer.Argument(help="A dataset name (see `arena list`), hf://datasets/OWNER/NAME[@REV] or a URL.")],
+    name: Annotated[str, typer.Argument(help="A dataset name (see `arena list`), hf://datasets/OWNER/NAME\\[@REV] or a URL.")],
     version: Annotated[Optional[str], typer.Option(help="The version (default: the registry's).")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Re-hash every file already in the cache, and fetch again any that fails.")] = False,
 ) -> None:

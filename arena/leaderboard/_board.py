@@ -82,10 +82,11 @@ def print_placement(document: Mapping[str, Any], console: Console, *, root: Path
     root = root if root is not None else default_root()
     if root is None:
         return
+    shown = root if Path(root).is_absolute() or str(root).startswith(".") else f"./{root}"
     try:
         table = placement(document, root)
     except ArenaError as exc:
-        console.print(f"[yellow]No ranking against {root}:[/] {exc}", highlight=False)
+        console.print(f"[yellow]No ranking against {shown}:[/] {exc}", highlight=False)
         return
     mine = next(r for r in table.rows if r.slug == CANDIDATE)
     where = (f"would rank {mine.rank} of {sum(r.rank is not None for r in table.rows)}"
@@ -94,7 +95,6 @@ def print_placement(document: Mapping[str, Any], console: Console, *, root: Path
             and (r.test_mean, r.val_mean) == (mine.test_mean, mine.val_mean)]
     if ties:
         where += f", tied with {', '.join(ties)} (the same test and val means)"
-    shown = root if Path(root).is_absolute() else f"./{root}"
     console.print(f"On the leaderboard in {shown}, this run {where} on {table.dataset} (nothing written there):")
     print_tables([table], console, highlight=CANDIDATE)
 

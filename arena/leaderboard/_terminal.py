@@ -22,7 +22,10 @@ def print_tables(tables: list[Table], console: Console, *, highlight: str | None
         console.print("No submissions yet.")
     columns = COLUMNS if console.width >= WIDE else NARROW if console.width >= MEDIUM else COMPACT
     for table in tables:
-        console.print(rich_table(table, highlight=highlight, columns=columns))
+        out = rich_table(table, highlight=highlight, columns=columns)
+        if "verified" not in columns and any(row.rank is None for row in table.rows):
+            out.caption += "; –: not ranked (a wider terminal says why)"
+        console.print(out)
 
 
 def rich_table(table: Table, *, highlight: str | None = None, columns: tuple[str, ...] = COLUMNS) -> RichTable:
