@@ -89,6 +89,13 @@ def test_help_prose_wraps_to_the_terminal_not_at_the_docstrings_line_breaks(prog
         assert paragraph in wide, (paragraph, wide)
 
 
+def test_help_reflow_keeps_click_verbatim_blocks_and_stops_at_form_feed():
+    from arena.cli._help import reflow
+
+    text = "Do a thing\nwell.\n\n\bExamples:\n  arena list\n  arena info X\n\nMore\ntext.\f\nInternal notes."
+    assert reflow(text) == "Do a thing well.\n\n\bExamples:\n  arena list\n  arena info X\n\nMore text."
+
+
 def test_help_keeps_the_type_of_options_that_take_a_value():
     help_text = run(build.app, "--help").output
     assert "<int>" in help_text and "<path>" in help_text
