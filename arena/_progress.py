@@ -29,12 +29,12 @@ class Display:
     def __enter__(self) -> Display:
         if self.enabled:
             from rich import get_console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
 
             console = get_console()  # rich's shared console, so a caller's own live display nests
-            wide = console.width >= WIDE  # narrower: percent, rate, note and ETA, unclipped
-            counts = [BarColumn(), MofNCompleteColumn()] if wide else [TaskProgressColumn()]
+            wide = console.width >= WIDE  # narrower: short counts (else a percent), rate, note, ETA
+            counts = [BarColumn(), MofNCompleteColumn()] if wide else [_short_count_column()]
             columns = [TextColumn("{task.description}"), *counts, TextColumn("{task.fields[rate]}")]
             if self._with_note:
                 columns.append(TextColumn("{task.fields[note]}"))
@@ -54,6 +54,21 @@ class Display:
         if self._live is not None and total > 0:
             task = self._live.add_task(label, total=total, rate=f"- {unit}/s", note="")
         return Line(self._live, task, unit, total, self._callback if forward else None)
+
+
+def _short_count_column():
+    """``m/n`` for fewer than 10,000 items (NeFs, meshes), else a percent: the harness counts
+    samples over all epochs (50,320 for neural_digits), too wide for 80 columns beside its note."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class ShortCount(ProgressColumn):
+        def render(self, task) -> Text:
+            if task.total is not None and task.total < 10_000:
+                return Text(f"{int(task.completed)}/{int(task.total)}", style="progress.download")
+            return Text(f"{task.percentage:>3.0f}%", style="progress.percentage")
+
+    return ShortCount()
 
 
 class Line:

@@ -29,3 +29,13 @@ def test_a_harness_progress_line_reads_whole_at_any_terminal_width(width, total,
     assert max(len(row) for row in out.splitlines()) <= width
     wide = width >= WIDE  # the bar and the counts only where they fit beside the rest
     assert ("━" in out, f"{total}/{total}" in out, "100%" in out) == (wide, wide, not wide), out
+
+
+def test_a_narrow_terminal_counts_few_items_and_gives_a_percent_of_many(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(rich, "_console", None)
+    with Display(True) as display:
+        display.line("fitting neural_digits", 12, "NeFs").advance(12)
+        display.line("seed 0 epoch 40/40", 50_320, "samples").advance(50_320)
+    out = capsys.readouterr().out
+    assert "fitting neural_digits 12/12" in " ".join(out.split()) and "50320" not in out and "100%" in out, out
