@@ -86,6 +86,15 @@ def test_every_vector_path_passes_its_selfcheck_against_float64(path):
 
 
 @needs_kernel
+@pytest.mark.parametrize("poison", ["NAN", "1e3f"])
+def test_the_selfcheck_fails_a_build_whose_gradient_is_nan_or_wrong(poison, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARENA_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(_dense, "FLAGS", (*_dense.FLAGS, f"-DARENA_SELFCHECK_POISON={poison}"))
+    lib = ctypes.CDLL(str(_dense._build(_native.compiler(), "avx2")))
+    assert not _dense._selfcheck(lib) <= _dense.SELFCHECK_TOLERANCE
+
+
+@needs_kernel
 def test_a_sixteen_lane_library_failing_its_selfcheck_falls_back_to_avx2_saying_why(fresh_kernel_state):
     fresh_kernel_state.setattr(_dense, "_candidates", lambda: (["avx2-16", "avx2"], ""))
     real = _dense._selfcheck
