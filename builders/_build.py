@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import math
 import os
 import subprocess
@@ -221,6 +222,9 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
                                  source.index[chunk])
             else:
                 todo.append((split, name, chunk))
+    if members.leads:  # kept shards were fitted with the same code paths, or the build stops here
+        resumed = sum(map(len, shard_files.values())) > len(todo)
+        _same_code_paths(p.out, {"fit.dense": _dense_kind(field, task), "signal.labeller": method}, resumed)
     todo = members.assign(todo)  # whole shards: process 0's list, split among the processes
     total = sum(len(chunk) for _, _, chunk in todo)
     drawn = None if image else bars.line("drawing occupancy points", total, "meshes", forward=False).advance
@@ -243,8 +247,32 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
     manifest = _manifest(p, source, field, task, shard_files, block, config.precision, method)
     _card.write(p.out, manifest, r, source, field, task, p.positions["train"], revision=revision,
                 progress=lambda total: bars.line("drawing the dataset card", total, "examples", forward=False).advance)
+    (p.out / CODE_PATHS).unlink(missing_ok=True)  # this build's own note, done with
     fmt.Manifest(manifest).write(p.out)  # last: a directory with arena.json is complete
     return p.out
+
+
+CODE_PATHS = ".arena-build-paths.json"  # an unfinished build's code paths (removed before the manifest)
+PATH_HINTS = {"fit.dense": "ARENA_CPU_KERNELS and a C++ compiler decide it",
+              "signal.labeller": "the labeller setting, libigl and a C++ compiler decide it"}
+
+
+def _same_code_paths(out: Path, paths: dict, resumed: bool) -> None:
+    """Note which code fits (and labels) this build's shards in ``out``; a resumed build whose
+    note names other paths is refused: they give other bits, and the manifest records one."""
+    note = out / CODE_PATHS
+    if resumed and note.is_file():
+        try:
+            before = json.loads(note.read_text())
+        except (OSError, ValueError):
+            before = None  # unreadable: no claim either way
+        for key, value in paths.items():
+            if isinstance(before, dict) and key in before and before[key] != value:
+                raise ConfigError(
+                    f"The shards already in {out} were made with {key} = {before[key]!r}, and this run "
+                    f"would use {value!r} ({PATH_HINTS[key]}); they give different bits. Rerun with the "
+                    "setting the build started with, or build into a new --out.")
+    fmt.write_bytes_atomic(note, json.dumps(paths, sort_keys=True).encode())
 
 
 def _check_resumable(path: Path, found: np.ndarray, expected_index: np.ndarray) -> None:

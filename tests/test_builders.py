@@ -18,7 +18,7 @@ from arena.cli.build import app
 from arena.errors import ConfigError
 from arena_builders import RECIPES, build, recipe
 from arena_builders._build import build as run_build
-from arena_builders._build import plan
+from arena_builders._build import CODE_PATHS, plan
 from arena.sources import open_source
 
 SMALL = dict(limit=30, overrides={"shard_size": "20", "steps": "50"}, progress=False)
@@ -118,6 +118,23 @@ def test_resuming_into_a_directory_of_another_build_is_refused(tmp_path):
         published, splits=lambda src: {k: v[1:] for k, v in published.splits(src).items()})
     with pytest.raises(ConfigError, match="other examples"):
         run_build(shifted, out=out, limit=5, overrides={"steps": "5"}, progress=False)
+
+
+def test_a_resumed_build_refuses_shards_made_by_other_code_paths_and_forgets_its_note(tmp_path):
+    out = tmp_path / "ds"
+    kw = dict(out=out, limit=5, overrides={"steps": "5", "shard_size": "4"}, progress=False)
+    build("digits", **kw)
+    assert not (out / CODE_PATHS).exists()  # the note of an unfinished build is gone once it is done
+    (out / fmt.MANIFEST_NAME).unlink()  # as if killed before the manifest: every shard is kept
+    kept = _tree(out)
+    (out / CODE_PATHS).write_text(json.dumps({"fit.dense": "some-other-path", "signal.labeller": None}))
+    with pytest.raises(ConfigError, match=r"made with fit.dense = 'some-other-path', and this run would use "
+                                          r"'(kernel|xla)' \(ARENA_CPU_KERNELS"):
+        build("digits", **kw)
+    assert {k: v for k, v in _tree(out).items() if k != CODE_PATHS} == kept  # nothing written
+    (out / CODE_PATHS).unlink()  # a build from before the note, or a note-less resume: no claim
+    build("digits", **kw)
+    assert (out / fmt.MANIFEST_NAME).is_file() and not (out / CODE_PATHS).exists()
 
 
 def test_points_per_step_is_a_shape_setting_only():
