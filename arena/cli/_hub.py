@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -73,8 +74,6 @@ def list_(json_: JsonFlag = False) -> None:
 def _wrapped_version(version: str, width: int = 12) -> str:
     """A long version broken into lines after its ``+`` and ``.`` (never inside a part), each at
     most ``width`` characters where the parts allow."""
-    import re
-
     lines = [""]
     for part in re.findall(r"[^+.]*[+.]?", version):
         if lines[-1] and len(lines[-1]) + len(part) > width:
