@@ -279,7 +279,9 @@ def table(results: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> str:
         row = [LABELS.get(model, model), *cells, _per_size(recipe), _per_size(seconds),
                "—" if ref is None else f"{ref:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
-    devices = sorted({d["environment"]["device"] for docs in results.values() for d in docs.values()})
+    # documents written before the harness said "1 thread" read "1 threads": the same device
+    devices = sorted({d["environment"]["device"].replace(" 1 threads)", " 1 thread)")
+                      for docs in results.values() for d in docs.values()})
     lines += ["", f"Device: {'; '.join(devices)}. Redraw from the documents in results/: "
               "`python benchmarks/learning_curves.py --plot-only`."]
     return "\n".join(lines) + "\n"
