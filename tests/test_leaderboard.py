@@ -308,6 +308,73 @@ def test_force_refuses_a_folder_holding_files_that_are_no_part_of_a_submission(b
     assert _tree(board.root) == before
 
 
+def test_force_through_a_linked_submission_folder_refuses_and_deletes_nothing_it_points_to(board, tmp_path):
+    victim = Path(shutil.copytree(board.folder("tiny-mlp"), tmp_path / "victim"))
+    kept = _tree(victim)
+    shutil.rmtree(board.folder("tiny-mlp"))
+    board.folder("tiny-mlp").symlink_to(victim, target_is_directory=True)
+    res = board.submit("--name", "Tiny MLP", "--force")
+    assert res.exit_code == 1 and "symbolic link" in _lines(res.output)[-1], res.output
+    assert _tree(victim) == kept and board.folder("tiny-mlp").is_symlink()
+
+
+def test_verify_refuses_linked_submission_folders_and_files(board, tmp_path):
+    outside = tmp_path / "model.py"
+    shutil.copyfile(board.folder("tiny-mlp") / "model.py", outside)
+    (board.folder("tiny-mlp") / "model.py").unlink()
+    (board.folder("tiny-mlp") / "model.py").symlink_to(outside)
+    board.folder("linked").symlink_to(board.folder("baseline-mlp"), target_is_directory=True)
+    problems = leaderboard.verify(board.root).problems
+    assert any(p.startswith("neural_digits/tiny-mlp: model.py is a symbolic link") for p in problems), problems
+    assert any(p.startswith("neural_digits/linked: not a submission folder") for p in problems), problems
+
+
+def test_render_refuses_to_replace_a_readme_it_did_not_write(board, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(board.root / "submissions", project / "submissions")
+    (project / "README.md").write_text("# my project\n")
+    res = runner.invoke(app, ["leaderboard", "render", str(project)])
+    assert res.exit_code == 1 and "was not written by arena leaderboard render" in _lines(res.output)[-1]
+    assert (project / "README.md").read_text() == "# my project\n" and not (project / "index.html").exists()
+    res = runner.invoke(app, ["leaderboard", "render", str(board.root)])  # its own files: replaced
+    assert res.exit_code == 0, res.output
+
+
+def test_verify_and_render_refuse_a_folder_without_submissions(tmp_path):
+    (tmp_path / "README.md").write_text("mine\n")
+    for command in ("verify", "render"):
+        res = runner.invoke(app, ["leaderboard", command, str(tmp_path)])
+        assert res.exit_code == 1 and "has no submissions/ folder" in res.output, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_submit_to_a_leaderboard_under_a_file_is_refused_before_training(board, tmp_path):
+    (tmp_path / "afile").write_text("x\n")
+    out = tmp_path / "never.json"
+    res = runner.invoke(eval_app, [str(board.model), "--dataset", str(board.digits), "--seeds", "3", "--quiet",
+                                   "--out", str(out), "--submit", "--name", "X",
+                                   "--leaderboard", str(tmp_path / "afile" / "board")])
+    assert res.exit_code == 1 and "is a file, not a folder" in _lines(res.output)[-1], res.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"schema": NaN}', "holds NaN"),
+    ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+    ('{"n": 1' + "0" * 5000 + "}", "not valid JSON"),
+])
+def test_hostile_json_documents_end_in_one_line_in_verify_add_and_plot(board, tmp_path, text, says):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    (board.folder("tiny-mlp") / "submission.json").write_text(text)
+    problems = leaderboard.verify(board.root).problems
+    assert any(p.startswith("neural_digits/tiny-mlp: submission.json") and says in p for p in problems), problems
+    for args in (["leaderboard", "add", str(bad), "--name", "X", "--code-url", "https://x.org",
+                  "--leaderboard", str(board.root)], ["plot", str(bad), "-o", str(tmp_path / "c.png")]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1 and says in _lines(res.output)[-1] and "Traceback" not in res.output, res.output
+
+
 # -- where a fresh result would rank ----------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ by name, never drawn as an empty line. Needs matplotlib (``pip install 'neural-f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,9 @@ def read(path: str | Path) -> dict[str, Any]:
     from arena.eval import result
 
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"No result file at {path}; arena-eval prints where it wrote one.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path} is not a readable JSON result document ({exc}).") from None
+    if not path.exists():
+        raise ConfigError(f"No result file at {path}; arena-eval prints where it wrote one.")
+    document = result.read_json(path, error=ConfigError)
     try:
         result.validate(document)
     except Exception as exc:  # noqa: BLE001 - schema errors are many types; say which file

@@ -140,12 +140,39 @@ def print_summary(document: Mapping[str, Any], path: str | os.PathLike | None = 
         console.print(f"result: {path}", soft_wrap=True)  # a path stays on one line, to copy
 
 
+MAX_DOCUMENT_BYTES = 64 * 2**20  # a result with 1,000 epochs x 10 seeds of history is ~2 MB
+
+
+def read_json(path: str | os.PathLike, *, error: type[ArenaError] = ResultError, name: str | None = None) -> Any:
+    """Parse a result or submission document as strict JSON, or raise ``error`` naming it.
+
+    Refused: a missing or unreadable file, more than ``MAX_DOCUMENT_BYTES``, text that is not
+    UTF-8, ``NaN`` and ``Infinity`` (which Python's json would accept but a score never holds),
+    integers past Python's digit limit and nesting too deep to parse.
+    """
+    path = Path(path)
+    name = name or str(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise error(f"Could not read {name}: {exc.strerror or exc}.") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise error(f"{name} has more than {MAX_DOCUMENT_BYTES:,} bytes; a result document is far "
+                    "smaller, so this file is not one.")
+    try:
+        return json.loads(raw.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, digit limit
+        reason = "it nests too deeply to read" if isinstance(exc, RecursionError) else str(exc)
+        raise error(f"{name} is not valid JSON ({reason}).") from None
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise ValueError(f"it holds {constant}, which strict JSON does not allow and no score is")
+
+
 def load(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a result document."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ResultError(f"{path} is not valid JSON ({exc}).") from exc
+    document = read_json(path)
     validate(document, source=str(path))
     return document

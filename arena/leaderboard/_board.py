@@ -12,7 +12,7 @@ from rich.console import Console
 from arena import format as fmt
 from arena.errors import ArenaError, LeaderboardError
 from arena.leaderboard import _collect
-from arena.leaderboard._markdown import render_markdown
+from arena.leaderboard._markdown import MARK, render_markdown
 from arena.leaderboard._rows import Table
 from arena.leaderboard._terminal import print_tables
 from arena.leaderboard._verify import pinned, verify
@@ -50,6 +50,8 @@ def render(root: str | os.PathLike) -> list[Path]:
     from arena.leaderboard._page import render_html
 
     texts = {README: render_markdown(tables), PAGE: render_html(tables)}
+    for name in texts:
+        _check_rendered(Path(root) / name)
     return [_write_text(Path(root) / name, text) for name, text in texts.items()]
 
 
@@ -108,6 +110,28 @@ def default_root() -> Path | None:
     if (clone / ".git").exists() and (clone / "leaderboard" / "submissions").is_dir():
         return clone / "leaderboard"
     return None
+
+
+def _check_rendered(path: Path) -> None:
+    """Refuse to replace a file that an earlier render did not write: it carries :data:`MARK` (or,
+    for a page rendered before the mark, the page's title)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    from html import escape
+
+    from arena.leaderboard._page import TITLE
+
+    signs = (MARK.encode(), f"<title>{escape(TITLE)}</title>".encode())
+    try:
+        head = path.read_bytes()[:4096] if path.is_file() and not path.is_symlink() else b""
+    except OSError:
+        head = b""
+    ours = any(sign in head for sign in signs)
+    if not ours:
+        raise LeaderboardError(
+            f"{path} exists and was not written by arena leaderboard render, so it is left as it is "
+            "and nothing was rendered; move it away, or render the leaderboard folder that holds submissions/."
+        )
 
 
 def _write_text(path: Path, text: str) -> Path:

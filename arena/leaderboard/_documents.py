@@ -93,8 +93,8 @@ def dumps(document: Any) -> str:
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file, or raise :class:`SubmissionError` naming it."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SubmissionError(f"{path.name} is not valid JSON ({exc}).") from None
+    """Parse a JSON file strictly (:func:`arena.eval.result.read_json`), or raise
+    :class:`SubmissionError` naming it."""
+    from arena.eval.result import read_json
+
+    return read_json(path, error=SubmissionError, name=path.name)

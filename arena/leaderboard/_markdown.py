@@ -12,10 +12,11 @@ from urllib.parse import quote
 from arena.leaderboard._cells import COLUMNS, RIGHT, cells, title
 from arena.leaderboard._rows import Row, Table
 
-RULES = """\
+MARK = "<!-- Written by `arena leaderboard render` from submissions/; edit the submissions, not this file. -->"
+RULES = f"""\
 # Neural Field Arena leaderboard
 
-<!-- Written by `arena leaderboard render` from submissions/; edit the submissions, not this file. -->
+{MARK}
 
 ## Rules
 

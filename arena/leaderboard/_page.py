@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from html import escape
 
 from arena.leaderboard._cells import EXTERNAL
+from arena.leaderboard._markdown import MARK
 from arena.leaderboard._rows import Row, Table
 
 TITLE = "Neural Field Arena — Leaderboard"
@@ -160,7 +161,7 @@ def render_html(tables: Sequence[Table]) -> str:
         f"<script>{SCRIPT}</script>",
     ])
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<!DOCTYPE html>\n{MARK}\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f'<meta http-equiv="Content-Security-Policy" content="{_policy()}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<link rel="icon" href="data:,">\n'

@@ -52,6 +52,7 @@ def prepare(model: str, submission: Submission, *, seeds: int, dataset: str,
             ``http(s)://``, or (when ``dataset`` names the dataset) a slug already taken.
     """
     check_seeds(seeds, source="this run")
+    _check_root(Path(root))
     docs.validate(submission.to_json(hardware="(recorded by the run)"), source="The submission")
     name = _dataset_name(dataset)
     if name is not None:
@@ -198,7 +199,24 @@ def _dataset_name(ref: str) -> str | None:
     return ref if _NAME_RE.match(ref) else None
 
 
+def _check_root(root: Path) -> None:
+    """Refuse a leaderboard folder that is, or lies under, a file (checked before training)."""
+    for path in (root, *root.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise SubmissionError(
+                    f"--leaderboard {root}: {path} is a file, not a folder; give the leaderboard folder "
+                    "(the one holding submissions/, or a new one)."
+                )
+            return
+
+
 def _check_free(folder: Path, force: bool) -> None:
+    if folder.is_symlink() or any(p.is_symlink() for p in folder.parents[:2]):
+        raise SubmissionError(
+            f"{folder} is, or lies under, a symbolic link; a submission is written only into plain "
+            "folders under submissions/. Remove the link, or give --leaderboard the real folder."
+        )
     if not folder.exists():
         return
     if not force:
@@ -225,7 +243,11 @@ def _write_folder(folder: Path, files: Mapping[str, bytes]) -> None:
 
 
 def _remove_replaced(old: Path) -> None:
-    """Remove a replaced submission: its own files, then the folder (never anything else)."""
+    """Remove a replaced submission: its own files, then the folder (never anything else; a
+    link is removed, never what it points to)."""
+    if old.is_symlink() or not old.is_dir():
+        old.unlink()
+        return
     for name in FILES:
         (old / name).unlink(missing_ok=True)
     old.rmdir()

@@ -112,6 +112,11 @@ def verify(root: str | os.PathLike) -> Report:
             f"No leaderboard folder at {root}. Submit a result first: "
             f"arena-eval MODEL --dataset NAME --seeds 3 --submit --name NAME --leaderboard {root}"
         )
+    if not (root / SUBMISSIONS).is_dir():
+        raise LeaderboardError(
+            f"{root} has no {SUBMISSIONS}/ folder, so it is no leaderboard folder; give the folder that "
+            f"holds {SUBMISSIONS}/ (arena-eval ... --submit --leaderboard DIR starts one)."
+        )
     pins = _pins()
     entries: list[Entry] = []
     problems: list[tuple[str, str]] = []  # (label, reason)
@@ -146,16 +151,15 @@ def _pins() -> set[tuple[str, str, str]]:
 def _folders(root: Path, problems: list[tuple[str, str]]) -> Iterator[tuple[str, Path]]:
     """``(dataset, submission folder)`` in name order; stray files become problems."""
     base = root / SUBMISSIONS
-    if not base.is_dir():
-        return
     for dataset in _visible(base):
-        if not dataset.is_dir():
+        if dataset.is_symlink() or not dataset.is_dir():
             problems.append((f"{SUBMISSIONS}/{dataset.name}", f"not a dataset folder; move it out of {base}."))
             continue
         for folder in _visible(dataset):
             label = f"{dataset.name}/{folder.name}"
-            if not folder.is_dir():
-                problems.append((label, f"not a submission folder; move it out of {dataset}."))
+            if folder.is_symlink() or not folder.is_dir():
+                problems.append((label, f"not a submission folder (a submission is a plain folder, "
+                                        f"never a link); move it out of {dataset}."))
             elif not SLUG_RE.match(folder.name):
                 problems.append((label, "the folder name is no slug (lowercase letters, digits and '-')."))
             else:
@@ -172,6 +176,10 @@ def _check(folder: Path, dataset: str, pins: set[tuple[str, str, str]]) -> Entry
     result = _read_result(folder / RESULT) if (folder / RESULT).is_file() else None
     external = result is not None and result["protocol"]["version"] == EXTERNAL
     files = EXTERNAL_FILES if external else FILES
+    links = [name for name in files if (folder / name).is_symlink()]
+    if links:
+        raise LeaderboardError(f"{links[0]} is a symbolic link; a submission holds plain files, which a pull "
+                               "request adds: copy the file in place of the link.")
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         how = ("an external-protocol submission holds " + ", ".join(files) + " (arena leaderboard add "
