@@ -14,8 +14,10 @@ most ~500 MB of rows, in row groups of at most 1,000 rows (and ~64 MB), with a p
 is what the viewer reads fastest. ``load_dataset`` does not keep the manifest: set
 ``ds.info.description`` to ``arena.json``'s text to give a split back to :func:`arena.load`.
 
-``DIR`` is written under a temporary name beside it and renamed when complete. It must be new or
-empty, or (with ``force``) an earlier export and nothing else; no other directory is replaced.
+The dataset's shards are re-hashed against its manifest first (as ``arena verify`` does): a
+damaged dataset is refused, never exported. ``DIR`` is written under a temporary name beside it
+and renamed when complete. It must be new or empty, or (with ``force``) an earlier export and
+nothing else; no other directory is replaced.
 
 This module also holds what the dataset card says about loading (:func:`how_to_load`) and its Hub
 metadata (:func:`card_metadata`), shared by the builders' cards and the export's card.
@@ -34,6 +36,7 @@ from typing import Any
 
 from arena import format as fmt
 from arena.errors import ArenaError, ConfigError, require
+from arena.subset import require_intact
 
 FORMATS = ("parquet",)
 MAX_SHARD_BYTES = 500 * 2**20
@@ -73,6 +76,8 @@ def export(ref, out: str | os.PathLike, *, format: str = "parquet", force: bool 
     Raises:
         ConfigError: an unknown format, or an ``out`` that is taken (see the module docstring),
             is the dataset's directory or lies inside it.
+        ChecksumError, SizeMismatchError, MissingFileError: a shard of the dataset does not
+            match its manifest (nothing is written).
     """
     if format not in FORMATS:
         raise ConfigError(f"Unknown export format {format!r}; the Arena exports: {', '.join(FORMATS)}.")
@@ -88,6 +93,9 @@ def export(ref, out: str | os.PathLike, *, format: str = "parquet", force: bool 
     splits = load(ref)
     first = next(iter(splits.values()))
     target = _check_out(Path(out), first.root, force)
+    files = fmt.open_dataset(first.root)
+    require_intact(files, [e for name in splits for e in files.manifest.files(name)],
+                   making=f"export {first.dataset}")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()  # new: the cleanup below removes only what this call created

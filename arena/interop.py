@@ -111,12 +111,25 @@ def _arch_of(nef_name: str | None, names: Sequence[str]) -> str:
 def _hparams(arch: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The Arena hyperparameters from nef.json's ``params`` (checked against the shapes later)."""
     try:
-        return _foreign(arch).hparams(params)
+        hparams = _foreign(arch).hparams(params)
     except KeyError as exc:
         raise ConfigError(
             f"nef.json gives no {exc.args[0]!r}, which the Arena's {arch} needs; add it to nef.json "
             "(or pass it with --hparam)."
         ) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"nef.json's params (with any --hparam) hold a value the Arena's {arch} cannot read as a "
+            f"number ({exc}); fix nef.json or pass --hparam KEY=NUMBER."
+        ) from None
+    bad = {k: v for k, v in hparams.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        key, value = next(iter(bad.items()))
+        raise ConfigError(
+            f"The Arena's {arch} hyperparameter {key!r} would be {value}, not a finite number; fix "
+            "nef.json or pass --hparam KEY=NUMBER."
+        )
+    return hparams
 
 
 def _foreign(arch: str) -> nef.Foreign:
@@ -219,16 +232,22 @@ class _Rows:
         self.config, dtypes = None, set()
         total = 0
         for path in files:
-            with h5py.File(path, "r") as f:
-                for key in ("params", "labels"):
-                    if key not in f:
-                        raise ShardError(f"{path} has no '{key}' dataset; a fit-a-nef classification "
-                                         "dataset file holds 'params', 'labels' and 'param_config'.")
-                n, p = f["params"].shape
-                if f["labels"].shape != (n,):
-                    raise ShardError(f"{path}: 'labels' has shape {f['labels'].shape}, params {n} rows.")
-                config = _param_config(f, path)
-                dtypes.add(f["params"].dtype)
+            try:
+                with h5py.File(path, "r") as f:
+                    for key in ("params", "labels"):
+                        if not isinstance(f.get(key), h5py.Dataset):
+                            raise ShardError(f"{path} has no '{key}' dataset; a fit-a-nef classification "
+                                             "dataset file holds 'params', 'labels' and 'param_config'.")
+                    if f["params"].ndim != 2:
+                        raise ShardError(f"{path}: 'params' has shape {f['params'].shape}; fit-a-nef "
+                                         "writes one flattened NeF per row, (n, P).")
+                    n, p = f["params"].shape
+                    if f["labels"].shape != (n,):
+                        raise ShardError(f"{path}: 'labels' has shape {f['labels'].shape}, params {n} rows.")
+                    config = _param_config(f, path)
+                    dtypes.add(f["params"].dtype)
+            except OSError as exc:
+                raise _unreadable(path, exc) from None
             if self.config is None:
                 self.config = config
             elif config != self.config:
@@ -253,11 +272,21 @@ class _Rows:
             a, b = max(lo, start), min(hi, start + n)
             if a >= b:
                 continue
-            with self.h5py.File(path, "r") as f:
-                params.append(np.asarray(f["params"][a - start:b - start], np.float32))
-                labels.append(np.asarray(f["labels"][a - start:b - start]).astype(np.int64))
+            try:
+                with self.h5py.File(path, "r") as f:
+                    params.append(np.asarray(f["params"][a - start:b - start], np.float32))
+                    labels.append(np.asarray(f["labels"][a - start:b - start]).astype(np.int64))
+            except OSError as exc:
+                raise _unreadable(path, exc, f"rows {a - start}..{b - start - 1}") from None
         return np.concatenate(params), np.concatenate(labels)
 
+
+def _unreadable(path: Path, exc: OSError, rows: str | None = None) -> ShardError:
+    """The error for an HDF5 file h5py cannot open or read (not HDF5, truncated, a corrupt chunk)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    what = f"Cannot read {rows} of {path}" if rows else f"{path} is not a readable HDF5 file"
+    return ShardError(f"{what} ({reason}): it is damaged or not an HDF5 file fit-a-nef wrote. Copy it "
+                      "again from where fit-a-nef wrote it, or move it out of the folder; nothing was imported.")
 
 
 def import_hdf5(
@@ -276,7 +305,10 @@ def import_hdf5(
         path: the folder of ``*.hdf5`` files fit-a-nef wrote (with its ``nef.json`` and
             ``cfg.json``), or one ``.hdf5`` file.
         out: the dataset directory to write (default: the local store,
-            ``$ARENA_HOME/datasets/<name>/<version>``). It must not hold a dataset already.
+            ``$ARENA_HOME/datasets/<name>/<version>``): a new or empty directory, not inside a
+            dataset, not the store or a folder holding it. The dataset is written under a
+            temporary name beside it and renamed into place when complete, so a failure leaves
+            ``out`` as it was.
         name: the dataset's name (default: ``neural_<dataset>`` from ``cfg.json``, or the folder's
             name). An import never takes an official release's identity: its version carries
             ``+import.<hash>`` (see ``version``), as a build with overrides carries ``+custom``.
@@ -295,6 +327,7 @@ def import_hdf5(
         The dataset directory.
     """
     h5py = require("h5py", "hdf5", "Importing a fit-a-nef HDF5 dataset")
+    target = _output_dir(Path(out)) if out is not None else None  # before any reading
     path = Path(path).expanduser()
     files = _hdf5_files(path)
     folder = files[0].parent
@@ -319,40 +352,66 @@ def import_hdf5(
 
     sources = {p.name: fmt.sha256_file(p) for p in files}
     version = _import_version(version, sources, split_rows, arena_hparams)
-    out = Path(out).expanduser() if out is not None else hub.local_path(name, version)
-    if (out / fmt.MANIFEST_NAME).exists():
-        raise ConfigError(f"'{out}' already holds a dataset; pass another --out or delete it first.")
-    shard_files: dict[str, list[str]] = {}
-    max_label = 0
-    for split, (lo, hi) in split_rows.items():
-        count = max(1, math.ceil((hi - lo) / shard_size))
-        shard_files[split] = []
-        for i in range(count):
-            a, b = lo + i * shard_size, min(hi, lo + (i + 1) * shard_size)
-            params, labels = rows.read(a, b)
-            converted = np.ascontiguousarray(params[:, columns] * scale, np.float32)
-            rel = fmt.shard_name(split, i, count)
-            fmt.write_shard(out / rel, converted, labels, rows.index[a:b])
-            max_label = max(max_label, int(labels.max()))
-            shard_files[split].append(rel)
+    target = target or _output_dir(hub.local_path(name, version))
+    with fmt.staged_directory(target, fill_empty=True) as tmp:  # in place only when complete
+        shard_files: dict[str, list[str]] = {}
+        max_label = 0
+        for split, (lo, hi) in split_rows.items():
+            count = max(1, math.ceil((hi - lo) / shard_size))
+            shard_files[split] = []
+            for i in range(count):
+                a, b = lo + i * shard_size, min(hi, lo + (i + 1) * shard_size)
+                params, labels = rows.read(a, b)
+                converted = np.ascontiguousarray(params[:, columns] * scale, np.float32)
+                rel = fmt.shard_name(split, i, count)
+                fmt.write_shard(tmp / rel, converted, labels, rows.index[a:b])
+                max_label = max(max_label, int(labels.max()))
+                shard_files[split].append(rel)
 
-    manifest = {
-        "format": fmt.FORMAT,
-        "name": name,
-        "version": version,
-        "source": _source(preset, dataset, max_label),
-        "signal": signal,
-        "field": {"arch": arch, "hparams": arena_hparams, "in_dim": in_dim, "out_dim": out_dim,
-                  "layout": layout.to_json(), "kernel": "in_out", "num_params": layout.num_params},
-        "fit": {"library": "fit-a-nef", "nef": nef_json or None, "config": cfg or None,
-                "dtype": "float32"},
-        "splits": {s: fmt.split_entry(out, names) for s, names in shard_files.items()},
-        "stats": {"metrics": {}, "params": fmt.dataset_stats(out, shard_files, layout)[1]},
-        "builder": {"name": "import-hdf5", "version": _version(), "files": sources},
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    fmt.Manifest(manifest).write(out)  # last: a directory with arena.json is complete
-    return out
+        manifest = {
+            "format": fmt.FORMAT,
+            "name": name,
+            "version": version,
+            "source": _source(preset, dataset, max_label),
+            "signal": signal,
+            "field": {"arch": arch, "hparams": arena_hparams, "in_dim": in_dim, "out_dim": out_dim,
+                      "layout": layout.to_json(), "kernel": "in_out", "num_params": layout.num_params},
+            "fit": {"library": "fit-a-nef", "nef": nef_json or None, "config": cfg or None,
+                    "dtype": "float32"},
+            "splits": {s: fmt.split_entry(tmp, names) for s, names in shard_files.items()},
+            "stats": {"metrics": {}, "params": fmt.dataset_stats(tmp, shard_files, layout)[1]},
+            "builder": {"name": "import-hdf5", "version": _version(), "files": sources},
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        fmt.Manifest(manifest).write(tmp)  # last: a directory with arena.json is complete
+    return target
+
+
+def _output_dir(out: Path) -> Path:
+    """``out`` made absolute, refused unless it is new or empty, outside every dataset and not
+    the local store or a folder holding it (the import never writes over what is there)."""
+    from arena import hub
+
+    target = out.expanduser().resolve()
+    store = hub.home().expanduser().resolve()
+    fix = "Pass a new or empty directory, or no --out to write to the local store."
+    if target == store or target in store.parents:
+        where = "is" if target == store else "holds"
+        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
+    for folder in (target, *target.parents):
+        if (folder / fmt.MANIFEST_NAME).is_file():
+            if folder == target:
+                raise ConfigError(f"'{out}' already holds a dataset; pass another --out or delete it first.")
+            raise ConfigError(f"--out {out} lies inside the dataset {folder}. {fix}")
+    if not target.exists() and not target.is_symlink():
+        return target
+    if not target.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory. {fix}")
+    held = sorted(p.name for p in target.iterdir())
+    if held:
+        raise ConfigError(f"--out {out} is not empty (it holds {held[0]!r}); the import writes only into a "
+                          f"new or empty directory, so nothing there is overwritten. {fix}")
+    return target
 
 
 def _import_version(version: str, sources: Mapping[str, str], split_rows: Mapping[str, tuple[int, int]],

@@ -15,7 +15,9 @@ is kept whole. Parameters, labels, source indices and metrics
 are copied bit for bit; the shared initialisation is copied; ``stats`` are recomputed over the
 subset's rows (so ``Normalize.from_manifest`` uses the subset's train statistics, as the protocol
 does for any dataset); ``builder`` records the parent (name, version, manifest sha256), the
-sizes and the seed. The directory is written under a temporary name beside ``out`` and renamed
+sizes and the seed. Every parent file read is first re-hashed against the parent's manifest
+(as ``arena verify`` does), so a damaged parent is refused, never copied into a subset that would
+verify clean. The directory is written under a temporary name beside ``out`` and renamed
 when complete.
 
 ``out`` is never a directory the subset cannot own: it must be new, empty, or (with ``force``) a
@@ -34,7 +36,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from arena import format as fmt
-from arena.errors import ArenaError, ConfigError
+from arena.errors import ArenaError, ChecksumError, ConfigError, MissingFileError, SizeMismatchError
 
 SUFFIX = "_subset"
 SHARD_ROWS = 5_000
@@ -62,6 +64,8 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
         ConfigError: an unknown split, a size outside ``1..rows``, or an ``out`` that is taken
             (by this subset without ``force``, or by anything else), is the local store or holds
             it, or is, holds or lies inside the parent dataset.
+        ChecksumError, SizeMismatchError, MissingFileError: a file of the parent does not match
+            its manifest (nothing is written).
     """
     from arena import hub
 
@@ -78,6 +82,9 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
     version = parent["version"] + ("." if "+" in parent["version"] else "+") + tag
     out = _output_dir(out, root) if out is not None else hub.local_path(name, version)
     _check_replaceable(out, name, force)
+    init = files.manifest.init_file
+    require_intact(files, [e for split in splits for e in files.manifest.files(split)]
+                   + ([init] if init is not None else []), making=f"draw a subset of {parent['name']}")
 
     with fmt.staged_directory(out, fill_empty=True) as tmp:
         shard_files = {}
@@ -116,6 +123,23 @@ def subset(ref, sizes: Mapping[str, int], *, seed: int = 0, out: str | os.PathLi
         )
         fmt.Manifest.from_json(json.dumps(manifest)).write(tmp)  # validated before it is written
     return out
+
+
+def require_intact(files: fmt.DatasetFiles, entries, *, making: str) -> None:
+    """Re-hash the listed files a derived dataset is about to be made from (what ``arena verify``
+    checks: size and sha256 against the manifest); raise naming the first damaged one.
+
+    Args:
+        files: the parent dataset.
+        entries: the :class:`arena.format.FileEntry` of each file that will be read.
+        making: what is refused, for the message (``"draw a subset of neural_mnist"``).
+    """
+    for entry in entries:
+        try:
+            fmt.check_file(files.root, entry, checksum=True)
+        except (ChecksumError, MissingFileError, SizeMismatchError) as exc:
+            raise type(exc)(f"Cannot {making}: {exc} `arena verify {files.root}` lists every "
+                            "damaged file; nothing was written.") from None
 
 
 def _output_dir(out: str | os.PathLike, parent: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,18 @@ def show(name: str, index: int, *, split: str, out: Path | None, source_path: Pa
     from arena import format as fmt
     from arena.data import _picture, _render
 
+    out = Path(out) if out is not None else None
     if out is not None:
-        _check_png_target(Path(out))
+        _check_target(out, "-o", ".png")
     if mesh_out is not None:
-        _check_png_target(Path(mesh_out), example="nef.obj")
+        _check_target(Path(mesh_out), "--mesh", ".obj")
+    if source_path is not None and not Path(source_path).exists():
+        raise SourceNotFoundError(f"--source {source_path} does not exist; pass the file or folder that "
+                                  "holds the raw source files, or leave --source out to show the NeF alone.")
     s = arena.load(name, split=split)
+    if out is None:
+        out = Path(f"{s.dataset}-{split}-{index}.png")
+        _check_target(out, "-o", ".png")
     if not 0 <= index < len(s):
         valid = f"0..{len(s) - 1}" if len(s) else "none"
         raise ConfigError(f"INDEX {index} is out of range: split '{split}' of {s.dataset} has "
@@ -47,6 +55,12 @@ def show(name: str, index: int, *, split: str, out: Path | None, source_path: Pa
     kind = signal.get("kind")
     if kind not in ("image", "shape"):
         raise ConfigError(f"Cannot show signal kind {kind!r}; the Arena shows images and shapes.")
+    if kind == "image" and not isinstance(signal.get("shape"), (list, tuple)):
+        raise ConfigError(
+            f"{s.dataset} {s.version} records no image size (its manifest has no signal.shape, as with a "
+            "dataset imported from fit-a-nef without a known source), so its NeFs cannot be drawn. "
+            "Re-import it with --name neural_mnist, neural_cifar10 or neural_microimagenet if it is one of "
+            "those; its NeFs are still usable as parameters (arena.load(...).params).")
     if mesh_out is not None and kind != "shape":
         raise ConfigError(f"--mesh writes the surface of a shape NeF, but {s.dataset} holds {kind}s; "
                           "leave --mesh out.")
@@ -76,7 +90,6 @@ def show(name: str, index: int, *, split: str, out: Path | None, source_path: Pa
             f"NeF's level-0 surface, marching cubes on a {resolution}^3 grid over [-1, 1]^3")
         fmt.write_bytes_atomic(Path(mesh_out), text.encode())
         lines.append(f"wrote {mesh_out} ({len(vertices):,} vertices, {len(faces):,} triangles)")
-    out = Path(out) if out is not None else Path(f"{s.dataset}-{split}-{index}.png")
     _write_png(out, _picture.titled(picture, title))
     return out, lines
 
@@ -162,10 +175,23 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(image * 255).clip(0, 255).astype(np.uint8)
 
 
-def _check_png_target(path: Path, *, example: str = "nef.png") -> None:
+def _check_target(path: Path, option: str, suffix: str) -> None:
+    """Refuse a file ``show`` must not write: a directory, another kind of file than ``suffix``,
+    or a path inside a dataset directory (one holding ``arena.json``), whose files it would damage."""
+    from arena import format as fmt
+
+    example = f"nef{suffix}"
     if path.is_dir():
-        raise ConfigError(f"Cannot write the picture to {path}: it is an existing directory; give a "
+        raise ConfigError(f"Cannot write to {option} {path}: it is an existing directory; give a "
                           f"file path such as {path / example}.")
+    if path.suffix.lower() != suffix:
+        raise ConfigError(f"{option} {path}: give a file name ending in {suffix} (e.g. {example}); "
+                          f"arena show writes {suffix} files only.")
+    folder = path.expanduser().absolute().parent
+    for parent in (folder, *folder.parents):
+        if (parent / fmt.MANIFEST_NAME).is_file():
+            raise ConfigError(f"{option} {path} lies inside the dataset directory {parent} (it holds "
+                              f"{fmt.MANIFEST_NAME}); write it outside any dataset, e.g. ./{example}.")
 
 
 def _source_item(s, index: int, source_path: Path | None, kind: str):
@@ -184,12 +210,14 @@ def _source_item(s, index: int, source_path: Path | None, kind: str):
             raise
         return None, (f"note: the source '{name}' is not available here; pass --source PATH "
                       "(or set ARENA_SOURCE_DIR) to show it next to the reconstruction.")
+    unused = name == "digits" and source_path is not None
+    note = f"note: --source {source_path} is not used: the digits come with scikit-learn." if unused else None
     wanted = int(s.index[index])
     positions = np.flatnonzero(source.index == wanted)
     if len(positions) == 0:
         return None, f"note: source index {wanted} is not in the source read from {source.path}."
     signals, _, _ = source.load(positions[:1])
-    return signals[0], None
+    return signals[0], note
 
 
 def _mesh_occupancy(mesh, resolution: int) -> np.ndarray:
@@ -245,14 +273,18 @@ def parse_splits(values: list[str]) -> dict[str, tuple[int, int]] | None:
 
 
 def parse_hparams(values: list[str]) -> dict:
-    """``["omega_0=30", ...]`` -> ``{"omega_0": 30}`` (values read as JSON when they parse)."""
+    """``["omega_0=30", ...]`` -> ``{"omega_0": 30}``: each value a finite number (the nef.json
+    params the Arena reads are all numbers)."""
     out = {}
     for value in values or []:
         key, sep, raw = value.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--hparam takes KEY=VALUE (e.g. omega_0=30); got {value!r}.")
         try:
-            out[key.strip()] = json.loads(raw)
+            number = json.loads(raw)
         except ValueError:
-            out[key.strip()] = raw
+            number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise ConfigError(f"--hparam {value}: expected a number (e.g. {key.strip()}=30; not NaN or infinity).")
+        out[key.strip()] = number
     return out
