@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,6 +114,44 @@ def test_model_code_that_raises_a_base_exception_ends_in_one_line_naming_the_fil
     line = _one_line(res.output)
     assert str(model) in line and named in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("where, exit_, says, status", [
+    ("build_model", "os._exit(0)", "ended before it finished (exit status 0)", 1),
+    ("import", "os._exit(3)", "ended before it finished (exit status 3)", 3),
+    ("forward", "os.kill(os.getpid(), signal.SIGKILL)", "killed by SIGKILL (on Linux most often the out-of-memory", 137),
+])
+def test_model_code_that_ends_the_process_is_reported_by_arena_eval_in_one_line(tiny, tmp_path, where, exit_,
+                                                                              says, status):
+    """The console script itself (a real process): os._exit and a kill bypass every handler in
+    the process, so the evaluation runs in a child and arena-eval reports how it ended."""
+    model = _model_file(tmp_path, _RAISING[where].format(raise_=exit_).replace("import sys", "import os, signal, sys"))
+    out = tmp_path / "r.json"
+    done = subprocess.run([str(Path(sys.executable).parent / "arena-eval"), str(model), "--dataset", str(tiny),
+                           *QUICK, "--out", str(out)], capture_output=True, text=True,
+                          env={**os.environ, "ARENA_HOME": str(tmp_path / "home")})
+    assert done.returncode == status, done.stderr
+    assert says in _one_line(done.stdout + done.stderr)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("returns, says", [
+    ("out.argmax(-1, keepdim=True).expand(-1, out.shape[1])", "a tensor of int64"),
+    ("out > 0", "a tensor of bool"),
+    ("out.to('meta')", "logits on meta"),
+])
+def test_logits_that_are_not_floats_on_the_device_end_in_one_line(tiny, tmp_path, returns, says):
+    model = _model_file(tmp_path, f"""
+        import torch
+        class M(torch.nn.Linear):
+            def forward(self, x):
+                out = super().forward(x)
+                return {returns}
+        def build_model(spec):
+            return M(spec.num_params, spec.num_classes)
+    """)
+    res = _eval_cli(model, "--dataset", tiny, *QUICK)
+    assert res.exit_code == 1 and says in _one_line(res.output), res.output
 
 
 def test_a_real_ctrl_c_during_model_code_still_stops_the_evaluation(tiny, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -82,5 +84,54 @@ def evaluate(
     discard_checkpoint(checkpoints, document)
 
 
+_CHILD = "ARENA_EVAL_CHILD"  # set in the process that runs the evaluation: its report pipe
+
+
 def main() -> None:
-    app()
+    """The console script: the evaluation runs in a child process, so that model code which ends
+    the interpreter (``os._exit``) or a process the system kills (out of memory) is reported in
+    one line instead of ending ``arena-eval`` silently."""
+    report = os.environ.pop(_CHILD, None)
+    if report is None:
+        sys.exit(_supervise())
+    try:
+        app(prog_name="arena-eval")
+    finally:  # every way out of Python but os._exit and signals: the supervisor hears it
+        os.write(int(report), b"1")
+
+
+def _supervise() -> int:
+    """Run this command in a child process; its exit status, or one line when it ended early."""
+    import signal
+    import subprocess
+
+    from rich.markup import escape
+
+    read, write = os.pipe()
+    child = subprocess.Popen([sys.executable, "-c", "from arena.cli.eval import main; main()", *sys.argv[1:]],
+                             env={**os.environ, _CHILD: str(write)}, pass_fds=(write,))
+    os.close(write)
+
+    def forward(signum, _frame):
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child, which saves and says where it stopped
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    code = child.wait()
+    finished = os.read(read, 1) == b"1"
+    os.close(read)
+    if finished:
+        return code
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = (" (on Linux most often the out-of-memory killer: lower --batch-size or set --micro-batch-size)"
+               if -code == signal.SIGKILL else "")
+        err_console.print(f"[bold red]error:[/] the evaluation was killed by {name}{escape(why)} before it "
+                          "finished; the same command continues from its last checkpoint.",
+                          highlight=False, soft_wrap=True)
+        return 128 - code
+    err_console.print(f"[bold red]error:[/] the evaluation ended before it finished (exit status {code}) without an "
+                      "error: model code called os._exit or ended the interpreter. A model file must "
+                      "return or raise, never exit; no result was written.", highlight=False, soft_wrap=True)
+    return code or 1

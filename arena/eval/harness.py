@@ -240,6 +240,9 @@ def _check_model(mf, spec, data: _Data, to_input, device) -> int:
     x, _ = next(data.train.batches(2, shuffle=False))
     with torch.no_grad():
         out = _forward(mf, net, to_input(torch.from_numpy(x).to(device)))
+    if out.device.type != torch.device(device).type:
+        raise ModelFileError(f"{mf.path}: forward returned logits on {out.device}, but the evaluation runs on "
+                             f"{device}; return them on the device of the input.")
     if out.shape != (x.shape[0], spec.num_classes):
         raise ModelFileError(
             f"{mf.path}: the model returned shape {tuple(out.shape)} for a batch of {x.shape[0]}; "
@@ -276,6 +279,9 @@ def _forward(mf, net, batch) -> torch.Tensor:
         raise ModelFileError(f"{mf.path}: the model's forward raised {modelfile.describe(exc, mf.path)}.") from exc
     if not isinstance(out, torch.Tensor):
         raise ModelFileError(f"{mf.path}: forward returned {type(out).__name__}; it must return a tensor of logits.")
+    if not out.is_floating_point():
+        raise ModelFileError(f"{mf.path}: forward returned a tensor of {str(out.dtype).removeprefix('torch.')}; "
+                             "it must return floating-point logits (e.g. float32), not class indices.")
     return out
 
 
