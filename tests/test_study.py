@@ -117,6 +117,22 @@ _BAD_CONFIGS = {
     "no models": ('[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n', "has no [[models]]"),
     "sizes of some splits only": ('[dataset]\nrecipe = "digits"\ntrain = 5\n[grid]\ninit = ["shared"]\n' + _MODEL,
                                   "give the size of every split"),
+    "a split larger than the recipe's": ('[dataset]\nrecipe = "digits"\ntrain = 100000\nval = 10\ntest = 10\n'
+                                         '[grid]\ninit = ["shared"]\n' + _MODEL,
+                                         "train = 100000, but the train split of neural_digits holds 1258 examples"),
+    "fewer train NeFs than classes": ('[dataset]\nrecipe = "digits"\ntrain = 5\nval = 10\ntest = 10\n'
+                                      '[grid]\ninit = ["shared"]\n' + _MODEL,
+                                      "train = 5 is fewer than the 10 classes of neural_digits"),
+    "an arch_settings table of an unknown architecture": ('[dataset]\nrecipe = "digits"\n[grid]\narch = ["siren", "mfn"]'
+                                                          '\n[arch_settings.mfm]\nlr = 5e-3\n' + _MODEL,
+                                                          "[arch_settings.mfm]: unknown architecture 'mfm'. Did you "
+                                                          "mean 'mfn'?"),
+    "an only value no cell can take": ('[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n[[models]]\n'
+                                       'ref = "baseline:mlp"\nonly = { arch = ["sirn"] }\n',
+                                       "model mlp: only.arch = 'sirn' is a value no cell can take"),
+    "a setting that is not a finite number": ('[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n'
+                                              '[settings]\nhidden = nan\n' + _MODEL,
+                                              "bad.toml: settings.hidden = nan: settings must be finite numbers"),
     "not TOML": ("[dataset\n", "is not valid TOML"),
 }
 
@@ -142,6 +158,95 @@ def test_a_config_variable_that_is_not_set_is_named(tmp_path, monkeypatch):
     assert study_config.load(path).datasets[0].source == str(tmp_path / "data" / "mnist")
 
 
+def test_arch_settings_of_the_recipes_architecture_apply_when_no_arch_is_set(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n[arch_settings.siren]\nomega0 = 12.0\n'
+                    + _MODEL)
+    (cell,) = study_config.load(path).cells()
+    assert dict(cell.overrides) == {"omega0": "12.0", "init": "shared"}
+
+
+def test_model_files_are_kept_as_absolute_paths_whatever_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "c.toml").write_text('[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n'
+                                              '[[models]]\nref = "m.py"\n')
+    identities = []
+    for cwd in (tmp_path, tmp_path / "conf"):
+        monkeypatch.chdir(cwd)
+        config = study_config.load(Path(os.path.relpath(tmp_path / "conf" / "c.toml")))
+        identities.append(config.identity())
+    assert identities[0] == identities[1]
+    assert identities[0]["models"][0]["ref"] == str((tmp_path / "conf" / "m.py").resolve())
+
+
+def test_a_sweep_refuses_an_out_that_is_a_file_or_a_folder_of_other_files(tmp_path):
+    user = tmp_path / "mine"
+    (user / "figures").mkdir(parents=True)
+    (user / "figures" / "table.md").write_text("my table\n")
+    before = _files(user)
+    line = _one_error_line(_invoke("study", "sweep", TINY, "--out", user, "--quiet"))
+    assert f"--out {user} holds other files and no sweep.json: it is not a sweep" in line
+    assert _files(user) == before and (user / "figures" / "table.md").read_text() == "my table\n"
+    (tmp_path / "afile").write_text("x")
+    line = _one_error_line(_invoke("study", "sweep", TINY, "--out", tmp_path / "afile", "--quiet"))
+    assert f"--out {tmp_path / 'afile'} is a file; give a folder" in line
+
+
+def _finished_sweep(out: Path) -> list[str]:
+    """The tiny sweep in ``out`` as if it had run: its identity, a done record per cell, its index."""
+    from arena.study import _cell, _sweep
+
+    config = study_config.load(TINY)
+    _sweep._claim(out, config)
+    for cell in config.cells():
+        _cell.write_json(out / "cells" / cell.id / "cell.json", {
+            "cell": cell.id, "status": "done", "reason": None, "failed_phase": None, "values": dict(cell.values),
+            "overrides": dict(cell.overrides), "settings": _cell.resolved_settings(cell),
+            "dataset": {**cell.dataset.identity(), "path": "dataset"}, "models": {}})
+    _sweep.write_index(out, config)
+    return [c.id for c in config.cells()]
+
+
+def test_a_rerun_with_a_narrower_grid_keeps_the_other_finished_cells_in_the_index(tmp_path):
+    out = tmp_path / "s"
+    ids = _finished_sweep(out)
+    assert list(_records(out)) == ids
+    other = json.loads((out / "cells" / FIRST / "cell.json").read_text())
+    other.update(cell="digits,arch=rffnet,init=shared", values={"arch": "rffnet", "init": "shared"})
+    (out / "cells" / other["cell"]).mkdir()  # its overrides are not what this sweep gives rffnet
+    (out / "cells" / other["cell"] / "cell.json").write_text(json.dumps(other))
+    (out / "cells" / "digits,arch=rffnet,init=random").mkdir()  # no record: not finished
+    result = _invoke("study", "sweep", TINY, "--out", out, "--grid", "arch=siren", "--quiet")
+    assert "0 done, 0 failed, 2 finished earlier, of 2 cells" in result.output, result.output
+    assert list(_records(out)) == ids
+    assert _invoke("study", "sweep", TINY, "--out", out, "--grid", "arch=mfn", "--quiet").exit_code == 0
+    assert list(_records(out)) == ids
+
+
+def test_a_sweep_is_refused_while_another_holds_its_folder_whatever_its_arena_home(tmp_path, monkeypatch):
+    import filelock
+
+    out = tmp_path / "s"
+    _finished_sweep(out)
+    monkeypatch.setenv("ARENA_HOME", str(tmp_path / "another-home"))
+    with filelock.FileLock(str(out / "sweep.lock")):
+        line = _one_error_line(_invoke("study", "sweep", TINY, "--out", out, "--quiet"))
+    assert f"Another arena study sweep is running in {out} now" in line
+    assert _invoke("study", "sweep", TINY, "--out", out, "--quiet").exit_code == 0
+
+
+def test_plot_refuses_an_index_line_that_is_not_a_cell_record_and_an_empty_index(tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    for bad in ('{"cell": "x"}', "[1, 2]", "not json"):
+        (out / "cells.jsonl").write_text('\n' + bad + "\n")
+        line = _one_error_line(_invoke("study", "plot", out))
+        assert f"{out / 'cells.jsonl'}, line 2, is not a cell record" in line
+    (out / "cells.jsonl").write_text("")
+    assert "No cell of the sweep in" in _one_error_line(_invoke("study", "plot", out))
+    assert not (out / "figures").exists()
+
+
 def test_a_sweep_directory_refuses_another_configuration(tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "sweep.json").write_text(json.dumps({"datasets": []}))
@@ -156,6 +261,110 @@ def test_search_refuses_a_storage_optuna_cannot_open_and_zero_trials(tmp_path):
     assert "--trials must be a positive integer" in _one_error_line(_invoke(*args, "--trials", "0"))
     no_space = [a for i, a in enumerate(args) if a != "--param" and (i == 0 or args[i - 1] != "--param")]
     assert "Nothing to search" in _one_error_line(_invoke(*no_space))
+
+
+def test_search_refuses_a_space_the_recipe_cannot_take_before_any_trial_naming_the_flag(tmp_path):
+    out = tmp_path / "q"
+    line = _one_error_line(_invoke(*SEARCH_ARGS, "--param", "lrr=1e-4:1e-2:log", "--out", out))
+    assert "--param lrr=1e-4:1e-2:log: 0.0001 cannot be searched: Unknown setting 'lrr'" in line
+    line = _one_error_line(_invoke(*SEARCH_ARGS, "--param", "arch=siren,mfm", "--out", out))
+    assert "--param arch=siren,mfm: 'mfm' cannot be searched" in line
+    line = _one_error_line(_invoke(*SEARCH_ARGS, "--param", "lr=1e-2:1e-4", "--out", out))
+    assert line.startswith("error: --param lr=1e-2:1e-4: needs low < high")
+    assert not out.exists()
+    config = tmp_path / "c.toml"
+    config.write_text('[dataset]\nrecipe = "digits"\n' + _MODEL + '[search.space]\nhidden = { low = 8.0, high = 32.0 }\n')
+    line = _one_error_line(_invoke("study", "search", config, "--out", out))
+    assert f"{config}: search.space.hidden: 8.0 cannot be searched: --set hidden=8.0: expected an integer" in line
+
+
+def test_search_refuses_an_out_that_is_a_file_or_a_folder_of_other_files(tmp_path):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine\n")
+    line = _one_error_line(_invoke(*SEARCH_ARGS, "--out", user))
+    assert f"--out {user} holds other files and no search.json: it is not a search" in line
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt"]
+    (tmp_path / "afile").write_text("x")
+    assert "is a file; give a folder" in _one_error_line(_invoke(*SEARCH_ARGS, "--out", tmp_path / "afile"))
+
+
+def test_search_refuses_an_sqlite_file_that_is_not_an_optuna_database(tmp_path):
+    import sqlite3
+
+    out = tmp_path / "q"
+    out.mkdir()
+    with sqlite3.connect(out / "study.db") as db:
+        db.execute("CREATE TABLE notes (text)")
+    db.close()
+    before = (out / "study.db").read_bytes()
+    line = _one_error_line(_invoke(*SEARCH_ARGS, "--out", out))
+    assert f"{out / 'study.db'} exists and is not an Optuna study database; it is left alone" in line
+    assert (out / "study.db").read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["study.db"]
+
+
+def test_the_default_storage_is_the_study_db_in_out_whatever_characters_its_path_holds(tmp_path):
+    import optuna
+
+    from arena.study import _search
+
+    out = tmp_path / "s_q?x#1%20"
+    out.mkdir()
+    optuna.create_study(storage=_search.default_storage(out), study_name="study")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name] and (out / "study.db").is_file()
+
+
+def test_search_refuses_a_study_of_another_configuration_naming_what_differs(tmp_path):
+    import optuna
+
+    from arena.study import _search
+
+    config = tmp_path / "c.toml"
+    text = ('[dataset]\nrecipe = "digits"\ntrain = 12\nval = 10\ntest = 10\n[settings]\nsteps = 10\n'
+            '[[models]]\nref = "baseline:mlp"\nseeds = 1\nepochs = EPOCHS\n[search.space]\nlr = { low = 1e-4, high = 1e-2 }\n')
+    config.write_text(text.replace("EPOCHS", "1"))
+    out = tmp_path / "q"
+    out.mkdir()
+    study = optuna.create_study(storage=_search.default_storage(out), study_name="study")
+    study.set_user_attr("arena", study_config.load(config).search_identity())
+    config.write_text(text.replace("EPOCHS", "2"))
+    line = _one_error_line(_invoke("study", "search", config, "--out", out))
+    assert "study 'study' in sqlite:///" in line and "is a search of another configuration (it differs in: objective)" in line
+    line = _one_error_line(_invoke("study", "search", config, "--out", out, "--param", "lr=1e-3:1e-2"))
+    assert "(it differs in: objective, space)" in line
+    assert len(study.trials) == 0
+
+
+def test_opening_a_study_fails_the_trials_of_killed_workers_of_this_machine_and_enqueues_them_again(tmp_path):
+    import socket
+
+    import optuna
+
+    from arena.study import _search
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="study")
+    folder = tmp_path / "study"
+    trials = {}
+    for name, worker, created in (("killed", f"{socket.gethostname()}:{dead.stdout.strip()}", True),
+                                  ("killed before its folder", f"{socket.gethostname()}:{dead.stdout.strip()}", False),
+                                  ("alive", f"{socket.gethostname()}:{os.getpid()}", True),
+                                  ("another machine", "elsewhere:1", True)):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-4, 1e-2)
+        trial.set_user_attr("worker", worker)
+        (folder / f"trial-{trial.number:04d}").mkdir(parents=True)
+        if created:
+            trial.set_user_attr("directory", str(folder / f"trial-{trial.number:04d}"))
+        trials[name] = trial
+    _search._fail_stale(optuna, study, folder)
+    states = {name: study.trials[t.number].state.name for name, t in trials.items()}
+    assert states == {"killed": "FAIL", "killed before its folder": "FAIL", "alive": "RUNNING", "another machine": "RUNNING"}
+    assert sorted(p.name for p in folder.iterdir()) == ["trial-0001", "trial-0002", "trial-0003"]
+    for killed in ("killed", "killed before its folder"):  # the next trials run their parameters again
+        retry = study.ask()
+        assert retry.suggest_float("lr", 1e-4, 1e-2) == trials[killed].params["lr"]
+        assert retry.user_attrs["retry_of"] == trials[killed].number
 
 
 # --- a sweep end to end: killed after its first cell, resumed ------------------------------

@@ -194,15 +194,17 @@ def _config(path: Path | None, *, dataset, source, sizes, grid, set_, model, epo
         extra = {k: v for k, v in (("epochs", epochs), ("seeds", seeds)) if v is not None}
         data["models"] = [{**m, **extra} for m in data.get("models", [])]
     search = dict(data.get("search", {}))
-    if param:
-        search["space"] = dict(_param(item) for item in param)
+    space = None
+    if param:  # checked here, so that a message names the flag, not the file's [search.space]
+        search.pop("space", None)
+        space = tuple(cfg.param(*_param(item), f"--param {item}") for item in param)
     if objective is not None:
         search["objective"] = objective
     if seed is not None:
         search["seed"] = seed
-    if search:
-        data["search"] = search
-    return cfg.parse(data, base=base, where=str(path) if path is not None else "the flags", source=source)
+    data["search"] = search
+    return cfg.parse(data, base=base, where=str(path) if path is not None else "the flags", source=source,
+                     space=space)
 
 
 def _axis(item: str) -> tuple[str, list]:

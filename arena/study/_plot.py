@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from arena import format as fmt
-from arena.errors import require
+from arena.errors import ConfigError, require
 from arena.study._sweep import read_index
 
 INIT_COLOURS = {"shared": "#1f77b4", "random": "#ff7f0e"}
@@ -50,11 +50,20 @@ class PlotResult:
 
 
 def plot(sweep_dir: str | Path, *, out: str | Path | None = None) -> PlotResult:
-    """Draw the figures and write the table of the sweep in ``sweep_dir`` (see the module docstring)."""
+    """Draw the figures and write the table of the sweep in ``sweep_dir`` (see the module docstring).
+
+    Raises :class:`ConfigError` when ``sweep_dir`` is not a sweep, its index has a line that is not
+    a cell record or no cell at all, or ``out`` is a file.
+    """
     require("matplotlib", "study", "arena study plot")
     root = Path(sweep_dir)
     records = read_index(root)
+    if not records:
+        raise ConfigError(f"No cell of the sweep in {root} has finished yet: nothing to plot; run or resume the "
+                          "sweep first.")
     figures = Path(out) if out is not None else root / "figures"
+    if figures.exists() and not figures.is_dir():
+        raise ConfigError(f"--out {figures} is a file; give a folder for the figures.")
     figures.mkdir(parents=True, exist_ok=True)
     models = _models(records)
     metrics = _quality_metrics(records)

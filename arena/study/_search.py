@@ -10,22 +10,35 @@ database URL Optuna accepts. Several processes (on one machine, or on several th
 database and OUT) can run the same command at once: each runs its own ``trials`` and all of them
 land in the one study. The TPE sampler is seeded per trial (trial ``n`` draws with the seed
 ``(seed, n)``), so workers started with the same seed never propose the same startup points.
+
+OUT is a new or empty folder, or one holding ``search.json`` (or the default ``study.db``): a
+search never writes into a folder of other files, nor into a SQLite file that is not an Optuna
+database. A study keeps its configuration's identity (:meth:`SweepConfig.search_identity`) as
+its user attribute ``arena``; a search of another configuration is refused. A trial left
+RUNNING by a killed worker of this machine is marked failed when the study is next opened, its
+parameters are enqueued again and its partial folder is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
+import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from arena import format as fmt
 from arena.errors import ArenaError, ConfigError, require
 from arena.study import _cell
-from arena.study.config import Param, SweepConfig, check_cells, setting_text
+from arena.study.config import Param, SweepConfig, check_cells, check_space, setting_text
 
 DEFAULT_DB = "study.db"
+MARK = "search.json"
+IDENTITY_ATTR = "arena"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +59,11 @@ Report = Callable[[str, int, dict], None]  # (event, trial number, details); sta
 
 
 def default_storage(out: str | Path) -> str:
-    """``sqlite:///<absolute OUT>/study.db``."""
-    return f"sqlite:///{(Path(out) / DEFAULT_DB).resolve()}"
+    """``sqlite:///<absolute OUT>/study.db`` (characters a URL reserves, such as ``?``, quoted)."""
+    from sqlalchemy.engine import URL
+
+    database = str((Path(out) / DEFAULT_DB).resolve())
+    return URL.create("sqlite", database=database).render_as_string(hide_password=False)
 
 
 def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | None = None,
@@ -66,8 +82,10 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
         report: called as trials start, change phase and finish.
 
     Raises:
-        ConfigError: no space, several datasets, fewer than one trial, a storage URL Optuna
-            cannot open.
+        ConfigError: no space, several datasets, fewer than one trial, a searched setting or a
+            fixed one the recipe cannot take (checked before the study is opened), ``out`` a file
+            or a folder of other files, a storage URL Optuna cannot open, a SQLite file that is
+            not an Optuna database, a study of another configuration.
     """
     optuna = require("optuna", "study", "arena study search")
     if not config.space:
@@ -79,12 +97,20 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
     if not study_name or "/" in study_name:
         raise ConfigError(f"--study-name {study_name!r}: give a plain name such as 'lr-search'.")
     objective = config.model(config.objective or config.models[0].name)
+    check_space(config)
+    check_cells([config.cell(config.datasets[0], {})], [objective])
     options = options or _cell.CellOptions(nmi_seed=config.nmi_seed, nmi_n_init=config.nmi_n_init)
     root = Path(out)
+    _check_out(root)
     root.mkdir(parents=True, exist_ok=True)
     url = storage or default_storage(root)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(optuna, url, study_name, config.search_seed)
+    _claim(study, config.search_identity(), f"study '{study_name}' in {url}")
+    if not (root / MARK).is_file():
+        fmt.write_json_atomic(root / MARK, {"search": "arena study search: trials in <study name>/trial-NNNN/"},
+                              unique=True)
+    _fail_stale(optuna, study, root / study_name)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     done = failed = 0
     for _ in range(trials):
@@ -100,6 +126,7 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
             if (root / study_name / cell.id).exists():
                 raise ConfigError(f"{root / study_name / cell.id} is left from another study of this name (its "
                                   "database was replaced?); give another --out or --study-name.")
+            trial.set_user_attr("directory", str(root / study_name / cell.id))  # the search creates it
             record = _cell.run(cell, [objective], root / study_name / cell.id, options,
                                phase=lambda p, n=number: report("phase", n, {"phase": p}))
         except ArenaError as exc:
@@ -107,7 +134,7 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
         except BaseException:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
-        _attributes(trial, record, objective.name, root / study_name)
+        _attributes(trial, record, objective.name)
         if record["status"] == "done":
             value = record["models"][objective.name]["val_mean"]
             study.tell(trial, value)
@@ -126,17 +153,24 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
 
 def _open_study(optuna, url: str, name: str, seed: int):
     """Create or load the study; SQLite files are created under a file lock (workers race there)."""
+    from sqlalchemy.engine import make_url
+
     from arena.study._sampler import TrialSeededTPE
 
     sampler = TrialSeededTPE(seed)
     try:
-        if url.startswith("sqlite:///"):
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             import filelock
 
-            path = Path(url.removeprefix("sqlite:///"))
+            path = Path(parsed.database)
             if not path.parent.is_dir():
                 raise ConfigError(f"--storage {url}: the folder {path.parent} does not exist.")
-            with filelock.FileLock(str(path) + ".lock"):
+            lock = Path(f"{path}.lock")
+            if not lock.exists():  # no search has opened it: check before writing the lock beside it
+                _check_optuna_file(path)
+            with filelock.FileLock(str(lock)):
+                _check_optuna_file(path)
                 storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
                 return optuna.create_study(storage=storage, study_name=name, sampler=sampler,
                                            direction="maximize", load_if_exists=True)
@@ -157,8 +191,83 @@ def _suggest(trial, param: Param) -> Any:
     return trial.suggest_float(param.name, float(param.low), float(param.high), log=param.log)
 
 
-def _attributes(trial, record: dict[str, Any], objective: str, root: Path) -> None:
-    """What a trial measured, as user attributes: reason, test accuracy, PSNR, NMI, its directory."""
+def _check_out(root: Path) -> None:
+    """Refuse an ``out`` that is a file, or a folder of other files (neither ``search.json`` nor
+    ``study.db``: searches made before the mark have the database; names that start with either
+    are another worker's, half written)."""
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {root} is a file; give a folder for the search (a new one, or a search's to "
+                          "add trials to it).")
+    if (root.is_dir() and not any((root / name).is_file() for name in (MARK, DEFAULT_DB))
+            and any(not p.name.startswith((MARK, DEFAULT_DB)) for p in root.iterdir())):
+        raise ConfigError(f"--out {root} holds other files and no {MARK}: it is not a search; give a new or "
+                          "empty folder, or a search's.")
+
+
+def _check_optuna_file(path: Path) -> None:
+    """Refuse an existing, non-empty SQLite ``path`` that holds no Optuna study tables."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        tables = set()
+    if not {"studies", "version_info"} <= tables:
+        raise ConfigError(f"{path} exists and is not an Optuna study database; it is left alone: give another "
+                          "--out (or --storage).")
+
+
+def _claim(study, identity: dict[str, Any], where: str) -> None:
+    """Record ``identity`` on ``study`` (a new one, or one made before studies kept it), or refuse
+    a study of another configuration, naming what differs. Read back after writing, so that of
+    two workers that create a study at once with different configurations, one is refused."""
+    identity = json.loads(json.dumps(identity))
+    if IDENTITY_ATTR not in study.user_attrs:
+        study.set_user_attr(IDENTITY_ATTR, identity)
+    existing = study.user_attrs[IDENTITY_ATTR]
+    if existing != identity:
+        keys = sorted(k for k in identity if not isinstance(existing, dict) or existing.get(k) != identity[k])
+        raise ConfigError(f"{where} is a search of another configuration (it differs in: {', '.join(keys)}); rerun "
+                          "with the same configuration, or give another --study-name or --out.")
+
+
+def _fail_stale(optuna, study, folder: Path) -> None:
+    """Mark failed each RUNNING trial whose worker (``host:pid``) was a process of this machine that
+    has ended (a killed search), enqueue its parameters again, so that the next trial runs them,
+    and remove its partial folder when the search had created it (its ``directory`` attribute).
+
+    Workers of other machines cannot be checked: their trials are left as they are.
+    """
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        name, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if name != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError):  # another worker failed it first
+            continue
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        directory = folder / f"trial-{trial.number:04d}"
+        if trial.user_attrs.get("directory") == str(directory) and directory.is_dir():
+            shutil.rmtree(directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _attributes(trial, record: dict[str, Any], objective: str) -> None:
+    """What a trial measured, as user attributes: reason, test accuracy, PSNR, NMI."""
     if record["status"] != "done":
         trial.set_user_attr("reason", record.get("reason"))
         return
@@ -167,7 +276,6 @@ def _attributes(trial, record: dict[str, Any], objective: str, root: Path) -> No
     trial.set_user_attr("nmi", record["nmi"]["train"])
     for key, value in record["fit"]["metrics"]["train"].items():
         trial.set_user_attr(key, value)
-    trial.set_user_attr("directory", str(root / f"trial-{trial.number:04d}"))
 
 
 def _best(study):

@@ -48,14 +48,18 @@ A sweep's configuration (every key optional unless marked)::
     hidden = { choices = [16, 32, 64] }
 
 A cell's settings are ``[settings]``, then its architecture's ``[arch_settings]``, then its grid
-values. Relative paths (source, model files) are relative to the configuration file. Every cell's
-settings are checked against its recipe and architecture by :func:`check_cells` before anything
-is fitted, so a typo in the last cell fails before the first one runs.
+values (with no ``arch`` in either, the recipe's architecture's ``[arch_settings]``). Relative
+paths (source, model files) are relative to the configuration file; model files are kept as
+absolute paths. Every cell's settings, each model's ``only`` values and the datasets' sizes are
+checked against the recipes by :func:`check_cells` before anything is fitted, so a typo in the
+last cell fails before the first one runs; :func:`check_space` does the same for
+``[search.space]``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import math
 import os
@@ -127,7 +131,10 @@ class ModelRun:
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """One searched setting: a float or int range (``log`` for a log-uniform draw) or choices."""
+    """One searched setting: a float or int range (``log`` for a log-uniform draw) or choices.
+
+    ``where`` names it in messages: ``c.toml: search.space.lr`` or ``--param lr=1e-4:1e-2``.
+    """
 
     name: str
     low: float | None = None
@@ -135,6 +142,12 @@ class Param:
     log: bool = False
     integer: bool = False
     choices: tuple[Any, ...] | None = None
+    where: str = dataclasses.field(default="", compare=False)
+
+    def identity(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "where"}
+        out["choices"] = None if self.choices is None else list(self.choices)
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +183,16 @@ class SweepConfig:
             "nmi": {"seed": self.nmi_seed, "n_init": self.nmi_n_init},
         }
 
+    def search_identity(self) -> dict[str, Any]:
+        """The parts that define a search's trials and their values; a study keeps this.
+
+        The datasets, fixed and per-architecture settings, the objective model, the NMI settings and
+        the space; not the sampler's seed (workers may differ in it) nor the other models.
+        """
+        identity = {k: v for k, v in self.identity().items() if k not in ("grid", "models")}
+        return {**identity, "objective": self.model(self.objective or self.models[0].name).identity(),
+                "space": [p.identity() for p in self.space]}
+
     def cells(self) -> list[Cell]:
         """Every cell, datasets outermost, then the grid's axes in order (the last varies fastest).
 
@@ -191,8 +214,10 @@ class SweepConfig:
 
     def cell(self, dataset: DatasetSpec, values: Mapping[str, str]) -> Cell:
         """The cell of ``dataset`` with the settings ``values`` on top of the fixed ones."""
+        import arena_builders
+
         fixed = dict(self.settings)
-        arch = values.get("arch", fixed.get("arch"))
+        arch = values.get("arch", fixed.get("arch")) or arena_builders.recipe(dataset.recipe).arch
         overrides = {**fixed, **dict(dict(self.arch_settings).get(arch, ())), **values}
         parts = [dataset.name, *(f"{k}={v}" for k, v in values.items())]
         return Cell(id=",".join(parts), dataset=dataset, overrides=tuple(overrides.items()),
@@ -247,8 +272,11 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def parse(data: Mapping[str, Any], *, base: Path = Path("."), where: str = "the configuration",
-          source: str | None = None) -> SweepConfig:
-    """Build a :class:`SweepConfig` from parsed TOML (or an equivalent dict built from flags)."""
+          source: str | None = None, space: Sequence[Param] | None = None) -> SweepConfig:
+    """Build a :class:`SweepConfig` from parsed TOML (or an equivalent dict built from flags).
+
+    ``space`` (from :func:`param`, e.g. ``--param`` flags) replaces ``[search.space]``.
+    """
     _known(data, _TOP, where)
     raw_sets = data.get("dataset")
     if raw_sets is None:
@@ -272,6 +300,8 @@ def parse(data: Mapping[str, Any], *, base: Path = Path("."), where: str = "the 
     arch_raw = _table(data.get("arch_settings", {}), "arch_settings", where)
     arch_settings = tuple((a, tuple(_settings(_table(s, f"arch_settings.{a}", where), f"arch_settings.{a}",
                                               where).items())) for a, s in arch_raw.items())
+    for arch in arch_raw:
+        _known_arch(arch, f"{where}: [arch_settings.{arch}]")
     models = tuple(_model(m, base, where) for m in _list(data.get("models", []), "models", where))
     if not models:
         raise ConfigError(f"{where} has no [[models]]; add one, e.g. ref = \"baseline:mlp\".")
@@ -281,13 +311,15 @@ def parse(data: Mapping[str, Any], *, base: Path = Path("."), where: str = "the 
     _known(nmi, _NMI, f"{where} [nmi]")
     search = _table(data.get("search", {}), "search", where)
     _known(search, _SEARCH, f"{where} [search]")
-    space = tuple(_param(k, v, where) for k, v in _table(search.get("space", {}), "search.space", where).items())
+    if space is None:
+        raw_space = _table(search.get("space", {}), "search.space", where)
+        space = tuple(param(k, v, f"{where}: search.space.{k}") for k, v in raw_space.items())
     config = SweepConfig(
         datasets=datasets, grid=grid, models=models, settings=tuple(settings.items()),
         arch_settings=arch_settings, nmi_seed=_int(nmi.get("seed", 0), "nmi.seed", where, low=0),
         nmi_n_init=_int(nmi.get("n_init", 10), "nmi.n_init", where, low=1),
         objective=search.get("objective"), search_seed=_int(search.get("seed", 0), "search.seed", where, low=0),
-        space=space, grids=grids if len(grids) > 1 else (),
+        space=tuple(space), grids=grids if len(grids) > 1 else (),
     )
     if config.objective is not None:
         config.model(config.objective)
@@ -298,35 +330,101 @@ def check_cells(cells: Sequence[Cell], models: Sequence[ModelRun] = ()) -> None:
     """Refuse, before anything is fitted, a cell whose settings its recipe or field cannot take.
 
     Checks each cell's overrides against its recipe (known key, right type), its field's
-    hyperparameters (``arena.fields.make``) and its fit settings (``arena.fit.make_config``), and
-    that each model is a known baseline or an existing ``.py`` file whose ``only`` keys are
-    settings of the cells. Imports JAX.
+    hyperparameters (``arena.fields.make``) and its fit settings (``arena.fit.make_config``);
+    each dataset's sizes against its recipe's splits (at most a split's size on the full source,
+    train at least one NeF per class); and that each model is a known baseline or an existing
+    ``.py`` file whose ``only`` keys are settings of the cells and whose ``only`` values are ones
+    some cell could take (a value no cell takes is fine: a narrower grid). Imports JAX.
     """
-    import arena_builders
-    from arena import fields, fit
     from arena.eval import modelfile
 
     known: set[str] = set()
     for cell in cells:
         try:
-            recipe = arena_builders.recipe(cell.dataset.recipe).with_overrides(dict(cell.overrides))
-            fields.make(recipe.arch, **recipe.hparams)
-            fit.make_config(steps=recipe.steps, lr=recipe.lr, optimizer=recipe.optimizer,
-                            weight_decay=recipe.weight_decay, init=recipe.init, seed=recipe.seed)
-            if recipe.steps < 1 or recipe.shard_size < 1:
-                raise ConfigError(f"steps and shard_size must be >= 1; got {recipe.steps}, {recipe.shard_size}.")
+            recipe = _checked(cell.dataset.recipe, dict(cell.overrides))
         except ConfigError as exc:
             raise ConfigError(f"cell {cell.id}: {exc}") from None
         known |= set(recipe.settings())
+    for dataset in dict.fromkeys(cell.dataset for cell in cells):
+        _check_sizes(dataset)
     for model in models:
         try:
             modelfile.check(model.ref)
         except ArenaError as exc:
             raise ConfigError(f"model {model.name}: {exc}") from None
-        for key, _ in model.only:
+        for key, values in model.only:
             if key not in known:
                 raise ConfigError(f"model {model.name}: only.{key} is not a setting of any cell; the settings are "
                                   f"{', '.join(sorted(known))}.")
+            for value in values:
+                _check_only(model, key, value, cells)
+
+
+def check_space(config: SweepConfig) -> None:
+    """Refuse, before any trial, a searched setting the recipe cannot take: an unknown name, or a
+    bound or choice of the wrong type or out of its field's range.
+
+    Each bound (as the sampler draws it: a float unless the range is of integers) and each choice
+    is checked alone, on the fixed settings of the first dataset, as :func:`check_cells` checks a
+    cell. Imports JAX.
+    """
+    for p in config.space:
+        kind = int if p.integer else float
+        for value in p.choices if p.choices is not None else (kind(p.low), kind(p.high)):
+            try:
+                text = setting_text(value, p.where)
+                cell = config.cell(config.datasets[0], {p.name: text})
+                _checked(cell.dataset.recipe, dict(cell.overrides))
+            except ConfigError as exc:
+                raise ConfigError(f"{p.where}: {value!r} cannot be searched: {exc}") from None
+
+
+def _checked(recipe_name: str, overrides: Mapping[str, str]):
+    """The recipe with ``overrides``, its field and fit settings checked (:class:`ConfigError`)."""
+    import arena_builders
+    from arena import fields, fit
+
+    recipe = arena_builders.recipe(recipe_name).with_overrides(overrides)
+    fields.make(recipe.arch, **recipe.hparams)
+    fit.make_config(steps=recipe.steps, lr=recipe.lr, optimizer=recipe.optimizer,
+                    weight_decay=recipe.weight_decay, init=recipe.init, seed=recipe.seed)
+    if recipe.steps < 1 or recipe.shard_size < 1:
+        raise ConfigError(f"steps and shard_size must be >= 1; got {recipe.steps}, {recipe.shard_size}.")
+    return recipe
+
+
+def _check_only(model: ModelRun, key: str, value: str, cells: Sequence[Cell]) -> None:
+    """Refuse an ``only`` value that no cell could take (a typo such as ``arch = ["sirn"]``)."""
+    first = None
+    for cell in cells:
+        try:
+            _checked(cell.dataset.recipe, {**dict(cell.overrides), key: value})
+            return
+        except ConfigError as exc:
+            first = first or exc
+    raise ConfigError(f"model {model.name}: only.{key} = {value!r} is a value no cell can take ({first}); "
+                      "fix it or remove it.")
+
+
+def _check_sizes(dataset: DatasetSpec) -> None:
+    """Refuse sizes no build can have: more than a split holds (on the full source; a smaller
+    source is checked by the build), or a train split with fewer NeFs than classes (NMI's k-means
+    needs one per cluster)."""
+    import arena_builders
+    from arena import catalog
+
+    recipe = arena_builders.recipe(dataset.recipe)
+    sizes = dict(dataset.sizes)
+    for split, n in sizes.items():
+        whole = recipe.sizes.get(split)
+        if whole is not None and n > whole:
+            raise ConfigError(f"dataset {dataset.name}: {split} = {n}, but the {split} split of {recipe.name} "
+                              f"holds {whole} examples; give at most {whole}.")
+    facts = catalog.DATASETS.get(recipe.name)
+    classes = len(facts.classes) if facts is not None and facts.classes else 0
+    if sizes and sizes["train"] < classes:
+        raise ConfigError(f"dataset {dataset.name}: train = {sizes['train']} is fewer than the {classes} classes "
+                          f"of {recipe.name} (NMI's k-means needs a NeF per class); give train >= {classes}.")
 
 
 def cell_arch(cell: Cell) -> str:
@@ -336,17 +434,21 @@ def cell_arch(cell: Cell) -> str:
     return dict(cell.overrides).get("arch") or arena_builders.recipe(cell.dataset.recipe).arch
 
 
-def setting_text(value: Any) -> str:
-    """A TOML value as ``arena-build --set`` takes it: ``true``, ``16``, ``0.0001``."""
+def setting_text(value: Any, what: str = "a setting") -> str:
+    """A TOML value as ``arena-build --set`` takes it: ``true``, ``16``, ``0.0001``.
+
+    ``what`` names the value in the :class:`ConfigError` for a non-finite number or another type
+    (``c.toml: settings.hidden``).
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ConfigError(f"Settings must be finite numbers; got {value}.")
+            raise ConfigError(f"{what} = {value}: settings must be finite numbers; give a finite one.")
         return repr(value)
     if isinstance(value, (int, str)):
         return str(value)
-    raise ConfigError(f"A setting must be a number, a string or a boolean; got {value!r}.")
+    raise ConfigError(f"{what} = {value!r}: a setting must be a number, a string or a boolean.")
 
 
 def expand(text: str, what: str) -> str:
@@ -394,7 +496,7 @@ def _grid(raw: Mapping[str, Any], where: str) -> tuple[tuple[str, tuple[str, ...
         values = values if isinstance(values, list) else [values]
         if not values:
             raise ConfigError(f"{where}: grid.{key} has no values, so the grid is empty; give it at least one.")
-        texts = tuple(setting_text(v) for v in values)
+        texts = tuple(setting_text(v, f"{where}: grid.{key}") for v in values)
         if len(set(texts)) != len(texts):
             raise ConfigError(f"{where}: grid.{key} lists a value twice ({list(texts)}).")
         grid.append((key, texts))
@@ -406,7 +508,7 @@ def _settings(raw: Mapping[str, Any], section: str, where: str) -> dict[str, str
     for key, value in raw.items():
         if isinstance(value, (list, dict)):
             raise ConfigError(f"{where}: {section}.{key} must be one value; put lists of values in [grid].")
-        out[key] = setting_text(value)
+        out[key] = setting_text(value, f"{where}: {section}.{key}")
     return out
 
 
@@ -416,14 +518,14 @@ def _model(raw: Any, base: Path, where: str) -> ModelRun:
     ref = raw.get("ref")
     if not isinstance(ref, str) or not ref:
         raise ConfigError(f"{where}: each [[models]] needs ref = \"baseline:NAME\" or a model file path.")
-    if not ref.startswith("baseline:"):
-        ref = str(base / Path(expand(ref, f"{where} model")).expanduser())
+    if not ref.startswith("baseline:"):  # absolute: a sweep's identity must not depend on the working directory
+        ref = str((base / Path(expand(ref, f"{where} model")).expanduser()).resolve())
     name = raw.get("name", ref.removeprefix("baseline:") if ref.startswith("baseline:") else Path(ref).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"{where}: model name = {name!r}: use letters, digits, '_', '.' and '-'.")
     only = _table(raw.get("only", {}), f"models.{name}.only", where)
-    only_values = tuple((k, tuple(setting_text(x) for x in (v if isinstance(v, list) else [v])))
-                        for k, v in only.items())
+    only_values = tuple((k, tuple(setting_text(x, f"{where}: models.{name}.only.{k}")
+                                  for x in (v if isinstance(v, list) else [v]))) for k, v in only.items())
 
     def opt(key, kind):
         value = raw.get(key)
@@ -436,24 +538,37 @@ def _model(raw: Any, base: Path, where: str) -> ModelRun:
                     weight_decay=opt("weight_decay", float), only=only_values)
 
 
-def _param(name: str, raw: Any, where: str) -> Param:
+def param(name: str, raw: Any, where: str) -> Param:
+    """The searched setting ``name`` from its table (``low``, ``high``, ``log`` or ``choices``);
+    ``where`` names it in messages (``c.toml: search.space.lr``, ``--param lr=...``)."""
     spec = _table(raw, f"search.space.{name}", where)
-    _known(spec, _RANGE, f"{where} [search.space.{name}]")
+    _known(spec, _RANGE, where)
     if "choices" in spec:
         choices = spec["choices"]
         if not isinstance(choices, list) or not choices or set(spec) - {"choices"}:
-            raise ConfigError(f"{where}: search.space.{name}: give either choices = [...] (non-empty) or low/high.")
-        return Param(name=name, choices=tuple(choices))
+            raise ConfigError(f"{where}: give either choices = [...] (non-empty) or low/high.")
+        return Param(name=name, choices=tuple(choices), where=where)
     low, high = spec.get("low"), spec.get("high")
     for v in (low, high):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"{where}: search.space.{name} needs numbers low and high; got {low!r}, {high!r}.")
+            raise ConfigError(f"{where}: needs numbers low and high; got {low!r}, {high!r}.")
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise ConfigError(f"{where}: search.space.{name}.log must be true or false.")
+        raise ConfigError(f"{where}: log must be true or false.")
     if not low < high or (log and low <= 0):
-        raise ConfigError(f"{where}: search.space.{name} needs low < high (and low > 0 with log); got {low}, {high}.")
-    return Param(name=name, low=low, high=high, log=log, integer=isinstance(low, int) and isinstance(high, int))
+        raise ConfigError(f"{where}: needs low < high (and low > 0 with log); got {low}, {high}.")
+    return Param(name=name, low=low, high=high, log=log, integer=isinstance(low, int) and isinstance(high, int),
+                 where=where)
+
+
+def _known_arch(arch: str, where: str) -> None:
+    from arena_builders._recipe import ARCH_HPARAMS
+
+    if arch not in ARCH_HPARAMS:
+        close = difflib.get_close_matches(arch, ARCH_HPARAMS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{where}: unknown architecture '{arch}'.{hint} The architectures are "
+                          f"{', '.join(ARCH_HPARAMS)}.")
 
 
 def _known(raw: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
