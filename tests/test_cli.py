@@ -89,6 +89,20 @@ def test_help_prose_wraps_to_the_terminal_not_at_the_docstrings_line_breaks(prog
         assert paragraph in wide, (paragraph, wide)
 
 
+@pytest.mark.parametrize("app, args, says", [
+    ("arena-eval", ["m.py", "--seeds", "abc"], "Invalid value for '--seeds'"),
+    ("arena-eval", [], "Missing argument 'model'"),
+    ("arena", ["bogus-cmd"], "No such command 'bogus-cmd'"),
+    ("arena", ["leaderboard", "verify", "--nope"], "No such option: --nope"),
+    ("arena-build", ["digits", "--set"], "Option '--set' requires an argument"),
+])
+def test_usage_errors_end_in_one_line_and_exit_1_like_every_other_bad_input(app, args, says):
+    res = run(APPS[app], *args)
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 1 and len(lines) == 1, res.output
+    assert lines[0].startswith("error: ") and says in lines[0] and "--help lists what it takes" in lines[0]
+
+
 def test_help_reflow_keeps_click_verbatim_blocks_and_stops_at_form_feed():
     from arena.cli._help import reflow
 

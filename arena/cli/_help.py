@@ -6,12 +6,23 @@ typer prints a type beside every option, ``<bool>`` too for flags such as ``--qu
 groups under a :class:`Group`) print none for a flag; every other option keeps its type. typer also
 keeps the line breaks of a docstring's later paragraphs, so at 80 columns every source line wrapped
 twice; the same classes join each paragraph into one line and let the terminal wrap it.
+
+Run as a program, they also end a usage error (an unknown option or command, a value of the wrong
+type, a missing argument) the way every other bad input ends: one line naming it and pointing at
+``--help``, exit status 1, where click draws a box and exits with 2.
 """
 
 from __future__ import annotations
 
+import sys
+
 from typer import Context
 from typer.core import TyperCommand, TyperGroup, TyperOption
+
+try:  # typer 0.2x carries its own click, whose errors are these
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - a typer that uses the click package
+    from click import exceptions as _click_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -34,7 +45,42 @@ def reflow(text: str | None) -> str | None:
                        for p in text.split("\n\n"))
 
 
-class Command(TyperCommand):
+class _OneLineErrors:
+    """``main`` as click's, but a usage error is one line and exit status 1 (see the module docstring)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        run = super().main  # type: ignore[misc]
+        if not standalone_mode:
+            return run(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = run(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_errors.UsageError as exc:
+            from pathlib import Path
+
+            from rich.markup import escape
+
+            from arena.cli._common import err_console
+
+            if not exc.format_message():  # no arguments, and the help was printed instead
+                sys.exit(exc.exit_code)
+            where = exc.ctx.command_path if exc.ctx is not None else (prog_name or Path(sys.argv[0]).name)
+            err_console.print(f"[bold red]error:[/] {escape(exc.format_message().rstrip('.'))}; "
+                              f"{escape(where)} --help lists what it takes.", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        except _click_errors.ClickException as exc:
+            from rich.markup import escape
+
+            from arena.cli._common import err_console
+
+            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except _click_errors.Abort:
+            print("Aborted.", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)  # an Exit's code; a command's return value is no status
+
+
+class Command(_OneLineErrors, TyperCommand):
     """A command whose help shows its flags without ``<bool>`` and its paragraphs unbroken."""
 
     def __init__(self, *args, **kwargs):
@@ -45,7 +91,7 @@ class Command(TyperCommand):
         return untyped_flags(super().get_params(ctx))
 
 
-class Group(TyperGroup):
+class Group(_OneLineErrors, TyperGroup):
     """A command group whose help, and that of every command under it, shows flags without ``<bool>``
     and paragraphs unbroken."""
 
