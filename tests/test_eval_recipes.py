@@ -100,11 +100,14 @@ def test_history_entries_are_schema_checked(digits, tmp_path):
         result.validate(doc)
 
 
-def test_parse_augment_accepts_lists_and_none_and_names_an_unknown_value():
+def test_parse_augment_accepts_lists_and_none_and_names_an_unknown_value_or_an_empty_name():
     assert parse_augment("permute, noise") == ("permute", "noise")
-    assert parse_augment("none") == ()
+    assert parse_augment("none") == parse_augment("") == ()
     with pytest.raises(ConfigError, match="'rotate'.*permute, signflip, noise, dropout"):
         parse_augment("permute,rotate")
+    for text in ("permute,,noise", "permute,", ","):
+        with pytest.raises(ConfigError, match="empty name between commas"):
+            parse_augment(text)
 
 
 def test_cli_augment_overrides_hparams_and_default_output_is_under_arena_home(digits, tmp_path, monkeypatch):

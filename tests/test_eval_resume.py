@@ -125,6 +125,17 @@ def test_a_second_copy_of_the_same_run_is_refused_while_the_first_holds_its_lock
             evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path)
 
 
+def test_a_save_killed_midway_leaves_a_temporary_file_that_the_next_run_removes(digits, model, tmp_path):
+    document = evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path)
+    folder = _checkpoint.run_dir(tmp_path, document)
+    stale = folder / ".state.pt.999999.tmp"  # what a process killed inside torch.save leaves
+    stale.write_bytes(b"half a pickle")
+    mine = folder / "notes.txt"
+    mine.write_text("not the harness's")
+    with _checkpoint.RunState(folder):
+        assert not stale.exists() and mine.exists()
+
+
 def test_a_damaged_checkpoint_is_one_line_that_names_restart(digits, model, tmp_path):
     document = evaluate(model, digits, seeds=1, progress=False, checkpoints=tmp_path)
     (_checkpoint.run_dir(tmp_path, document) / "state.pt").write_bytes(b"half a file")

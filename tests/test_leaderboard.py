@@ -348,6 +348,11 @@ def test_verify_and_render_refuse_a_folder_without_submissions(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
 
 
+def test_verify_refuses_rerun_options_without_rerun(board):
+    res = runner.invoke(app, ["leaderboard", "verify", str(board.root), "--device", "cuda"])
+    assert res.exit_code == 1 and "--device only applies with --rerun" in _lines(res.output)[-1], res.output
+
+
 def test_submit_to_a_leaderboard_under_a_file_is_refused_before_training(board, tmp_path):
     (tmp_path / "afile").write_text("x\n")
     out = tmp_path / "never.json"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from arena.cli._common import err_console, user_errors
+from arena.errors import ConfigError
 
 app = typer.Typer(
     help="The leaderboard: check the submissions, write README.md and index.html, show the ranking, file external results.",
@@ -40,6 +41,10 @@ def verify(
     """
     from arena import leaderboard
 
+    stray = [option for option, value in (("--dataset", dataset), ("--device", device)) if value is not None]
+    if stray and rerun is None:
+        raise ConfigError(f"{stray[0]} only applies with --rerun SLUG (it picks what the rerun runs on); "
+                          "add --rerun, or leave it out.")
     report = leaderboard.verify(directory)
     for problem in report.problems:
         err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)

@@ -96,6 +96,8 @@ class RunState:
             try:
                 if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
                     self._lock = lock
+                    for stale in self.folder.glob(".state.pt.*.tmp"):  # a killed save's; none is being written now
+                        stale.unlink(missing_ok=True)
                     return self
             except FileNotFoundError:
                 pass

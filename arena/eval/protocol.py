@@ -160,9 +160,12 @@ def parse_augment(text: str) -> tuple[str, ...]:
     Raises:
         ConfigError: a name that is not in :data:`AUGMENTATIONS`.
     """
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if names in ((), ("none",)):
+    names = tuple(part.strip() for part in text.split(","))
+    if names in (("",), ("none",)):
         return ()
+    if "" in names:
+        raise ConfigError(f"--augment {text!r} has an empty name between commas; give names such as "
+                          "permute,noise (or none).")
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
         raise ConfigError(f"Unknown augmentation {unknown[0]!r} in --augment {text!r}; choose from "

@@ -89,7 +89,7 @@ class Report:
         if self.problems:
             raise LeaderboardError(
                 f"{self.root} does not verify, so nothing was rendered from it: "
-                f"{'; '.join(self.problems)}. `arena leaderboard verify` lists the failures."
+                f"{'; '.join(p.rstrip('.') for p in self.problems)}. `arena leaderboard verify` lists the failures."
             )
 
     def find(self, ref: str) -> Entry:
