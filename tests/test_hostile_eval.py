@@ -154,6 +154,18 @@ def test_logits_that_are_not_floats_on_the_device_end_in_one_line(tiny, tmp_path
     assert res.exit_code == 1 and says in _one_line(res.output), res.output
 
 
+@pytest.mark.parametrize("body, says", [
+    ("def build_model(spec)\n    pass\n", "SyntaxError: expected ':' (model.py, line 1)."),
+    ("class E(Exception):\n    def __str__(self):\n        raise ValueError('no')\n"
+     "def build_model(spec):\n    raise E()\n", "raised E: (its message could not be printed) (at model.py:5)"),
+])
+def test_a_syntax_error_or_an_unprintable_exception_is_one_line_naming_the_model_file(tiny, tmp_path, body, says):
+    model = _model_file(tmp_path, body)
+    res = _eval_cli(model, "--dataset", tiny, *QUICK)
+    line = _one_line(res.output)
+    assert res.exit_code == 1 and says in line and "importlib" not in line, res.output
+
+
 def test_a_real_ctrl_c_during_model_code_still_stops_the_evaluation(tiny, tmp_path):
     model = _model_file(tmp_path, """
         import signal, torch

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from typer import Context
+from typer import Abort, Context
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 try:  # typer 0.2x carries its own click, whose errors are these
@@ -74,7 +74,7 @@ class _OneLineErrors:
 
             err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
-        except _click_errors.Abort:
+        except Abort:
             print("Aborted.", file=sys.stderr)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)  # an Exit's code; a command's return value is no status

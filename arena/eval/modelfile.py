@@ -182,7 +182,11 @@ def describe(exc: BaseException, path: Path | None = None) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     if path is not None:
         frames = [f for f in frames if Path(f.filename) == Path(path)] or frames
-    if frames:
+    if frames and not isinstance(exc, SyntaxError):  # a SyntaxError's message names its file and line
         where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})"
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        text = str(exc).strip()
+    except Exception:  # noqa: BLE001 - user code: an exception whose __str__ raises
+        text = "(its message could not be printed)"
+    message = text.splitlines()[0] if text else ""
     return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
