@@ -94,6 +94,7 @@ def main() -> None:
     report = os.environ.pop(_CHILD, None)
     if report is None:
         sys.exit(_supervise())
+    os.set_inheritable(int(report), False)  # programs this one starts do not hold the pipe
     try:
         app(prog_name="arena-eval")
     finally:  # every way out of Python but os._exit and signals: the supervisor hears it
@@ -119,7 +120,11 @@ def _supervise() -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     code = child.wait()
-    finished = os.read(read, 1) == b"1"
+    os.set_blocking(read, False)  # a process the child forked may still hold the pipe open
+    try:
+        finished = os.read(read, 1) == b"1"
+    except BlockingIOError:
+        finished = False
     os.close(read)
     if finished:
         return code
