@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,35 @@ def test_model_code_that_ends_the_process_is_reported_by_arena_eval_in_one_line(
                           env={**os.environ, "ARENA_HOME": str(tmp_path / "home")})
     assert done.returncode == status, done.stderr
     assert says in _one_line(done.stdout + done.stderr)
+    assert not out.exists()
+
+
+def test_a_sigint_sent_to_arena_eval_stops_the_run_and_the_working_directory_shadows_no_module(tiny, tmp_path):
+    """A SIGINT sent to the console script's own process (kill -INT, timeout -s INT, a launcher)
+    reaches the evaluation; a json.py where arena-eval runs is not imported in its place."""
+    started = tmp_path / "started"
+    model = _model_file(tmp_path, f"""
+        import pathlib, time, torch
+        class M(torch.nn.Linear):
+            def forward(self, x):
+                pathlib.Path({str(started)!r}).touch()
+                time.sleep(0.2)
+                return super().forward(x)
+        def build_model(spec):
+            return M(spec.num_params, spec.num_classes)
+    """)
+    (tmp_path / "json.py").write_text("raise SystemExit(5)\n")
+    out = tmp_path / "r.json"
+    run = subprocess.Popen([str(Path(sys.executable).parent / "arena-eval"), str(model), "--dataset", str(tiny),
+                            "--seeds", "1", "--epochs", "50", "--quiet", "--out", str(out)], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "ARENA_HOME": str(tmp_path / "home")})
+    deadline = time.monotonic() + 120
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 130 and "Interrupted" in output, output
     assert not out.exists()
 
 

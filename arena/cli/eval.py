@@ -109,34 +109,52 @@ def _supervise() -> int:
     from rich.markup import escape
 
     read, write = os.pipe()
-    child = subprocess.Popen([sys.executable, "-c", "from arena.cli.eval import main; main()", *sys.argv[1:]],
+    # sys.path as the console script has it: not the working directory, whose files would shadow modules
+    code = "import sys; sys.path.pop(0); from arena.cli.eval import main; main()"
+    child = subprocess.Popen([sys.executable, "-c", code, *sys.argv[1:]],
                              env={**os.environ, _CHILD: str(write)}, pass_fds=(write,))
     os.close(write)
 
     def forward(signum, _frame):
-        child.send_signal(signum)
+        if signum != signal.SIGINT or not _from_terminal():
+            child.send_signal(signum)
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child, which saves and says where it stopped
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
-    code = child.wait()
+    status = child.wait()
     os.set_blocking(read, False)  # a process the child forked may still hold the pipe open
     try:
         finished = os.read(read, 1) == b"1"
     except BlockingIOError:
         finished = False
     os.close(read)
-    if finished:
-        return code
-    if code < 0:
-        name = signal.Signals(-code).name
+    if status >= 0 and finished:
+        return status
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
         why = (" (on Linux most often the out-of-memory killer: lower --batch-size or set --micro-batch-size)"
-               if -code == signal.SIGKILL else "")
-        err_console.print(f"[bold red]error:[/] the evaluation was killed by {name}{escape(why)} before it "
-                          "finished; the same command continues from its last checkpoint.",
+               if -status == signal.SIGKILL else "")
+        when = "after it finished" if finished else "before it finished; the same command continues from its last checkpoint, if it saved one"
+        err_console.print(f"[bold red]error:[/] the evaluation was killed by {name}{escape(why)} {when}.",
                           highlight=False, soft_wrap=True)
-        return 128 - code
-    err_console.print(f"[bold red]error:[/] the evaluation ended before it finished (exit status {code}) without an "
-                      "error: model code called os._exit or ended the interpreter. A model file must "
-                      "return or raise, never exit; no result was written.", highlight=False, soft_wrap=True)
-    return code or 1
+        return 128 - status
+    err_console.print(f"[bold red]error:[/] the evaluation ended before it finished (exit status {status}) without an "
+                      "error message: model code that calls os._exit does this (a model file must return or "
+                      "raise, never exit), as does a Python that cannot start arena-eval. No result was written.",
+                      highlight=False, soft_wrap=True)
+    return status or 1
+
+
+def _from_terminal() -> bool:
+    """Whether this process is in its terminal's foreground group: a Ctrl-C there reaches the child
+    too, so a SIGINT is not forwarded a second time."""
+    for stream in (sys.stdin, sys.stderr, sys.stdout):
+        try:
+            if stream is not None and stream.isatty():
+                return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
+        except (OSError, ValueError):
+            continue
+    return False
