@@ -352,7 +352,7 @@ def import_hdf5(
 
     sources = {p.name: fmt.sha256_file(p) for p in files}
     version = _import_version(version, sources, split_rows, arena_hparams)
-    target = target or _output_dir(hub.local_path(name, version))
+    target = target or _output_dir(hub.local_path(name, version), given=False)
     with fmt.staged_directory(target, fill_empty=True) as tmp:  # in place only when complete
         shard_files: dict[str, list[str]] = {}
         max_label = 0
@@ -387,14 +387,17 @@ def import_hdf5(
     return target
 
 
-def _output_dir(out: Path) -> Path:
+def _output_dir(out: Path, *, given: bool = True) -> Path:
     """``out`` made absolute, refused unless it is new or empty, outside every dataset and not
     the local store or a folder holding it (the import never writes over what is there)."""
     from arena import hub
 
     target = out.expanduser().resolve()
     store = hub.home().expanduser().resolve()
-    fix = "Pass a new or empty directory, or no --out to write to the local store."
+    fix = ("Pass a new or empty directory, or no --out to write to the local store." if given else
+           f"Its place in the store is taken by what an earlier, interrupted import left: move {out} "
+           "away, or pass --out DIR.")
+    what = f"--out {out}" if given else f"The store's place for this import, {out},"
     if target == store or target in store.parents:
         where = "is" if target == store else "holds"
         raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
@@ -406,10 +409,10 @@ def _output_dir(out: Path) -> Path:
     if not target.exists() and not target.is_symlink():
         return target
     if not target.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory. {fix}")
+        raise ConfigError(f"{what} exists and is not a directory. {fix}")
     held = sorted(p.name for p in target.iterdir())
     if held:
-        raise ConfigError(f"--out {out} is not empty (it holds {held[0]!r}); the import writes only into a "
+        raise ConfigError(f"{what} is not empty (it holds {held[0]!r}); the import writes only into a "
                           f"new or empty directory, so nothing there is overwritten. {fix}")
     return target
 

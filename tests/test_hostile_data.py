@@ -130,11 +130,18 @@ def test_an_import_that_fails_midway_leaves_nothing_half_written(fitanef, tmp_pa
 
 
 @pytest.mark.parametrize("hparam", ["omega_0=abc", "num_layers=abc", "omega_0=nan", "omega_0=NaN",
-                                    "omega_0=Infinity", "omega_0=1e999", "omega_0=true", "omega_0="])
+                                    "omega_0=Infinity", "omega_0=1e999", "omega_0=\"30\"", "omega_0="])
 def test_an_hparam_that_is_not_a_finite_number_is_refused_before_anything_is_written(fitanef, tmp_path, hparam):
     line = _one_error_line(_invoke("import-hdf5", fitanef, "--hparam", hparam, "--out", tmp_path / "x"))
     assert f"--hparam {hparam}: expected a number" in line
     assert not (tmp_path / "x").exists()
+
+
+def test_hparam_takes_numbers_and_booleans_as_nef_json_holds_them():
+    from arena.cli._data import parse_hparams
+
+    assert parse_hparams(["omega_0=30", "std=0.5", "learnable_coefficients=true"]) == {
+        "omega_0": 30, "std": 0.5, "learnable_coefficients": True}
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "abc", None])

@@ -273,8 +273,8 @@ def parse_splits(values: list[str]) -> dict[str, tuple[int, int]] | None:
 
 
 def parse_hparams(values: list[str]) -> dict:
-    """``["omega_0=30", ...]`` -> ``{"omega_0": 30}``: each value a finite number (the nef.json
-    params the Arena reads are all numbers)."""
+    """``["omega_0=30", ...]`` -> ``{"omega_0": 30}``: each value a finite number, or ``true`` /
+    ``false`` (as RFFNet's ``learnable_coefficients``): what nef.json's params hold."""
     out = {}
     for value in values or []:
         key, sep, raw = value.partition("=")
@@ -284,7 +284,8 @@ def parse_hparams(values: list[str]) -> dict:
             number = json.loads(raw)
         except ValueError:
             number = None
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-            raise ConfigError(f"--hparam {value}: expected a number (e.g. {key.strip()}=30; not NaN or infinity).")
+        if not isinstance(number, (int, float)) or not math.isfinite(number):  # bool is an int
+            raise ConfigError(f"--hparam {value}: expected a number (e.g. {key.strip()}=30; not NaN or infinity) "
+                              "or true/false.")
         out[key.strip()] = number
     return out

@@ -173,13 +173,13 @@ def _visible(folder: Path) -> list[Path]:
 def _check(folder: Path, dataset: str, pins: set[tuple[str, str, str]]) -> Entry:
     from arena.eval.result import EXTERNAL
 
-    result = _read_result(folder / RESULT) if (folder / RESULT).is_file() else None
-    external = result is not None and result["protocol"]["version"] == EXTERNAL
-    files = EXTERNAL_FILES if external else FILES
-    links = [name for name in files if (folder / name).is_symlink()]
+    links = [name for name in FILES if (folder / name).is_symlink()]
     if links:
         raise LeaderboardError(f"{links[0]} is a symbolic link; a submission holds plain files, which a pull "
                                "request adds: copy the file in place of the link.")
+    result = _read_result(folder / RESULT) if (folder / RESULT).is_file() else None
+    external = result is not None and result["protocol"]["version"] == EXTERNAL
+    files = EXTERNAL_FILES if external else FILES
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         how = ("an external-protocol submission holds " + ", ".join(files) + " (arena leaderboard add "
