@@ -166,17 +166,21 @@ def test_arch_settings_of_the_recipes_architecture_apply_when_no_arch_is_set(tmp
     assert dict(cell.overrides) == {"omega0": "12.0", "init": "shared"}
 
 
-def test_model_files_are_kept_as_absolute_paths_whatever_the_working_directory(tmp_path, monkeypatch):
-    (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "c.toml").write_text('[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n'
-                                              '[[models]]\nref = "m.py"\n')
+def test_a_model_file_is_identified_by_its_name_not_the_working_directory_or_mount(tmp_path, monkeypatch):
+    config_text = '[dataset]\nrecipe = "digits"\n[grid]\ninit = ["shared"]\n[[models]]\nref = "m.py"\n'
+    for mount in ("a", "b"):  # the same project seen at two paths, as two workers might
+        (tmp_path / mount / "conf").mkdir(parents=True)
+        (tmp_path / mount / "conf" / "c.toml").write_text(config_text)
+        (tmp_path / mount / "conf" / "m.py").write_text("# the model\n")
     identities = []
-    for cwd in (tmp_path, tmp_path / "conf"):
+    for cwd, config_path, mount in ((tmp_path, "a/conf/c.toml", "a"), (tmp_path / "a" / "conf", "c.toml", "a"),
+                                    (tmp_path / "b", "conf/c.toml", "b")):
         monkeypatch.chdir(cwd)
-        config = study_config.load(Path(os.path.relpath(tmp_path / "conf" / "c.toml")))
+        config = study_config.load(Path(config_path))
+        assert config.models[0].ref == str((tmp_path / mount / "conf" / "m.py").resolve())  # runs from anywhere
         identities.append(config.identity())
-    assert identities[0] == identities[1]
-    assert identities[0]["models"][0]["ref"] == str((tmp_path / "conf" / "m.py").resolve())
+    assert identities[0] == identities[1] == identities[2]
+    assert identities[0]["models"][0]["ref"] == "m.py"
 
 
 def test_a_sweep_refuses_an_out_that_is_a_file_or_a_folder_of_other_files(tmp_path):
@@ -283,10 +287,26 @@ def test_search_refuses_an_out_that_is_a_file_or_a_folder_of_other_files(tmp_pat
     user.mkdir()
     (user / "notes.txt").write_text("mine\n")
     line = _one_error_line(_invoke(*SEARCH_ARGS, "--out", user))
-    assert f"--out {user} holds other files and no search.json: it is not a search" in line
+    assert f"--out {user} holds 'notes.txt' and no search.json: it is not a search" in line
     assert sorted(p.name for p in user.iterdir()) == ["notes.txt"]
     (tmp_path / "afile").write_text("x")
     assert "is a file; give a folder" in _one_error_line(_invoke(*SEARCH_ARGS, "--out", tmp_path / "afile"))
+
+
+def test_a_search_folder_made_before_its_mark_or_beside_its_own_database_is_accepted(tmp_path):
+    from arena.study import _search
+
+    legacy = tmp_path / "legacy"  # --storage elsewhere, made before search.json: trials only
+    (legacy / "lr-search" / "trial-0000").mkdir(parents=True)
+    _search._check_out(legacy, "postgresql://db/x")
+    racing = tmp_path / "racing"  # another worker created its --storage database here, no mark yet
+    racing.mkdir()
+    (racing / "other.db").write_bytes(b"")
+    (racing / "other.db.lock").write_bytes(b"")
+    _search._check_out(racing, f"sqlite:///{racing / 'other.db'}")
+    (legacy / "lr-search" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="holds 'lr-search' and no search.json"):
+        _search._check_out(legacy, "postgresql://db/x")
 
 
 def test_search_refuses_an_sqlite_file_that_is_not_an_optuna_database(tmp_path):
@@ -346,21 +366,26 @@ def test_opening_a_study_fails_the_trials_of_killed_workers_of_this_machine_and_
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="study")
     folder = tmp_path / "study"
     trials = {}
-    for name, worker, created in (("killed", f"{socket.gethostname()}:{dead.stdout.strip()}", True),
-                                  ("killed before its folder", f"{socket.gethostname()}:{dead.stdout.strip()}", False),
-                                  ("alive", f"{socket.gethostname()}:{os.getpid()}", True),
-                                  ("another machine", "elsewhere:1", True)):
+    here, ours = socket.gethostname(), _search._pid_namespace()
+    for name, worker, namespace, created in (
+            ("killed", f"{here}:{dead.stdout.strip()}", ours, True),
+            ("killed before its folder", f"{here}:{dead.stdout.strip()}", ours, False),
+            ("alive", f"{here}:{os.getpid()}", ours, True),
+            ("another machine", "elsewhere:1", ours, True),
+            ("a container with this host name", f"{here}:{dead.stdout.strip()}", "another-boot:4026531836", True)):
         trial = study.ask()
         trial.suggest_float("lr", 1e-4, 1e-2)
         trial.set_user_attr("worker", worker)
+        trial.set_user_attr("pid_namespace", namespace)
         (folder / f"trial-{trial.number:04d}").mkdir(parents=True)
         if created:
             trial.set_user_attr("directory", str(folder / f"trial-{trial.number:04d}"))
         trials[name] = trial
     _search._fail_stale(optuna, study, folder)
     states = {name: study.trials[t.number].state.name for name, t in trials.items()}
-    assert states == {"killed": "FAIL", "killed before its folder": "FAIL", "alive": "RUNNING", "another machine": "RUNNING"}
-    assert sorted(p.name for p in folder.iterdir()) == ["trial-0001", "trial-0002", "trial-0003"]
+    assert states == {"killed": "FAIL", "killed before its folder": "FAIL", "alive": "RUNNING",
+                      "another machine": "RUNNING", "a container with this host name": "RUNNING"}
+    assert sorted(p.name for p in folder.iterdir()) == ["trial-0001", "trial-0002", "trial-0003", "trial-0004"]
     for killed in ("killed", "killed before its folder"):  # the next trials run their parameters again
         retry = study.ask()
         assert retry.suggest_float("lr", 1e-4, 1e-2) == trials[killed].params["lr"]

@@ -101,9 +101,9 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
     check_cells([config.cell(config.datasets[0], {})], [objective])
     options = options or _cell.CellOptions(nmi_seed=config.nmi_seed, nmi_n_init=config.nmi_n_init)
     root = Path(out)
-    _check_out(root)
-    root.mkdir(parents=True, exist_ok=True)
     url = storage or default_storage(root)
+    _check_out(root, url)
+    root.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(optuna, url, study_name, config.search_seed)
     _claim(study, config.search_identity(), f"study '{study_name}' in {url}")
@@ -118,6 +118,7 @@ def search(config: SweepConfig, out: str | Path, *, trials: int, storage: str | 
         number = trial.number
         report("start", number, {})
         trial.set_user_attr("worker", worker)
+        trial.set_user_attr("pid_namespace", _pid_namespace())
         try:
             values = {p.name: _suggest(trial, p) for p in config.space}
             cell = dataclasses.replace(config.cell(config.datasets[0], {k: setting_text(v) for k, v in values.items()}),
@@ -191,16 +192,29 @@ def _suggest(trial, param: Param) -> Any:
     return trial.suggest_float(param.name, float(param.low), float(param.high), log=param.log)
 
 
-def _check_out(root: Path) -> None:
-    """Refuse an ``out`` that is a file, or a folder of other files (neither ``search.json`` nor
-    ``study.db``: searches made before the mark have the database; names that start with either
-    are another worker's, half written)."""
+def _check_out(root: Path, url: str) -> None:
+    """Refuse an ``out`` that is a file, or a folder of other files. A search's folder holds
+    ``search.json``, or (made before the mark, or by a worker that has not written it yet) only
+    what searches write: the SQLite database of ``url`` when it lies there (and its journal and
+    lock), ``study.db``, and study folders of ``trial-NNNN`` folders."""
+    from sqlalchemy.engine import make_url
+
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--out {root} is a file; give a folder for the search (a new one, or a search's to "
                           "add trials to it).")
-    if (root.is_dir() and not any((root / name).is_file() for name in (MARK, DEFAULT_DB))
-            and any(not p.name.startswith((MARK, DEFAULT_DB)) for p in root.iterdir())):
-        raise ConfigError(f"--out {root} holds other files and no {MARK}: it is not a search; give a new or "
+    if not root.is_dir() or (root / MARK).is_file():
+        return
+    database = make_url(url).database if url.startswith("sqlite") else None
+    ours = tuple(n for n in (MARK, DEFAULT_DB, database and Path(database).name) if n)
+
+    def searchs(p: Path) -> bool:
+        if p.name.startswith(ours) and p.is_file():
+            return True
+        return p.is_dir() and not p.is_symlink() and all(c.name.startswith("trial-") for c in p.iterdir())
+
+    stray = sorted(p.name for p in root.iterdir() if not searchs(p))
+    if stray:
+        raise ConfigError(f"--out {root} holds {stray[0]!r} and no {MARK}: it is not a search; give a new or "
                           "empty folder, or a search's.")
 
 
@@ -241,10 +255,11 @@ def _fail_stale(optuna, study, folder: Path) -> None:
 
     Workers of other machines cannot be checked: their trials are left as they are.
     """
-    host = socket.gethostname()
+    host, namespace = socket.gethostname(), _pid_namespace()
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         name, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if name != host or not pid.isdigit() or _alive(int(pid)):
+        same = name == host and namespace is not None and trial.user_attrs.get("pid_namespace") == namespace
+        if not same or not pid.isdigit() or _alive(int(pid)):  # containers may share a host name, not pids
             continue
         try:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
@@ -254,6 +269,16 @@ def _fail_stale(optuna, study, folder: Path) -> None:
         directory = folder / f"trial-{trial.number:04d}"
         if trial.user_attrs.get("directory") == str(directory) and directory.is_dir():
             shutil.rmtree(directory)
+
+
+def _pid_namespace() -> str | None:
+    """This process's pid namespace (with the boot it belongs to), so that a pid is compared only
+    with pids of the same namespace; ``None`` where Linux's /proc does not say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return None
 
 
 def _alive(pid: int) -> bool:

@@ -124,8 +124,13 @@ class ModelRun:
         return all(k in settings and setting_text(settings[k]) in values for k, values in self.only)
 
     def identity(self) -> dict[str, Any]:
+        """The model as a sweep's or search's identity records it: a model file by its name, not
+        its path, so that workers that mount the project elsewhere agree (a file fixed after its
+        cells failed is still the sweep's model: ``--retry-failed`` reruns them)."""
         out = dataclasses.asdict(self)
         out["only"] = {k: list(v) for k, v in self.only}
+        if not self.ref.startswith("baseline:"):
+            out["ref"] = Path(self.ref).name
         return out
 
 
