@@ -87,6 +87,14 @@ class Line:
             rate = self._done / max(time.perf_counter() - self._t0, 1e-9)
             self._live.update(self._task, advance=k, rate=f"{rate:,.{0 if rate >= 10 else 2}f} {self.unit}/s")
 
+    def restore(self, k: int) -> None:
+        """Count ``k`` items done before this process started (read from a checkpoint): on the
+        bar, never in the rate."""
+        if self._callback is not None:
+            self._callback(k)
+        if self._task is not None:
+            self._live.update(self._task, advance=k)
+
     def skip(self, k: int) -> None:
         """Take ``k`` items that are already done out of the total, the rate and the ETA."""
         self.total -= k
@@ -122,6 +130,9 @@ class Bar:
 
     def advance(self, k: int) -> None:
         self._line.advance(k)
+
+    def restore(self, k: int) -> None:
+        self._line.restore(k)
 
     def skip(self, k: int) -> None:
         self._line.skip(k)

@@ -39,3 +39,22 @@ def test_a_narrow_terminal_counts_few_items_and_gives_a_percent_of_many(monkeypa
         display.line("seed 0 epoch 40/40", 50_320, "samples").advance(50_320)
     out = capsys.readouterr().out
     assert "fitting neural_digits 12/12" in " ".join(out.split()) and "50320" not in out and "100%" in out, out
+
+
+def test_work_read_from_a_checkpoint_fills_the_bar_but_never_the_rate(monkeypatch, capsys):
+    """A resumed evaluation showed finished seeds at billions of samples/s: their samples were
+    counted as done in the instant the checkpoint was read."""
+    monkeypatch.setenv("COLUMNS", str(WIDE))
+    monkeypatch.setattr(rich, "_console", None)
+    clock = iter([0.0, 1.0, 2.0])
+    monkeypatch.setattr(_progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    with Display(True, note=True) as display:
+        finished = display.line("seed 0 epoch 200/200", 1000, "samples")
+        finished.restore(1000)
+        finished.note("from the checkpoint")
+        current = display.line("seed 1 epoch 5/10", 1000, "samples")
+        current.restore(400)  # epochs 1-4 from the checkpoint
+        current.advance(100)  # then one epoch, in the one second the clock moves
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1000/1000" in out and "- samples/s from the checkpoint" in out, out
+    assert "500/1000" in out and "100 samples/s" in out, out

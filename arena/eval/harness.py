@@ -403,7 +403,7 @@ def _run_seed(seed, mf, spec, data: _Data, settings: Settings, to_input, device,
         torch.set_rng_state(resume["rng"])
         if device.type == "cuda" and resume.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
-        bar.advance(resume["epoch"] * len(data.train))
+        bar.restore(resume["epoch"] * len(data.train))
     t_start = time.perf_counter() - elapsed
     for epoch in range(first, settings.epochs + 1):
         t0 = time.perf_counter()
@@ -565,10 +565,15 @@ class _Progress:
     def advance(self, k: int) -> None:
         self._bar.advance(k)
 
+    def restore(self, k: int) -> None:
+        """Count ``k`` samples a checkpoint holds (in the bar, not the rate)."""
+        self._bar.restore(k)
+
     def resumed(self, done: int) -> None:
         """Move the display past the seeds a checkpoint holds."""
         for seed in range(done):
-            self._bar.advance(self.epochs * self.n_train)
+            self._bar.restore(self.epochs * self.n_train)
+            self._bar.note("from the checkpoint")
             self._bar.phase(f"seed {seed + 1} epoch 1/{self.epochs}", self.epochs * self.n_train)
 
     def epoch(self, seed: int, epoch: int, val: float, best: float, rate: float) -> None:
