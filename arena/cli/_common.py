@@ -12,10 +12,15 @@ from arena.errors import ArenaError
 err_console = Console(stderr=True)
 
 
-def fail(message: str) -> None:
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` in red on stderr, on one line however long (a path stays whole to copy)."""
     from rich.markup import escape  # a message's own brackets ([eval], [[models]]) are text, not markup
 
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    print_error(message)
     raise typer.Exit(1)
 
 

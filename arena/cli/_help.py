@@ -14,10 +14,13 @@ type, a missing argument) the way every other bad input ends: one line naming it
 
 from __future__ import annotations
 
+import os
 import sys
 
 from typer import Abort, Context
 from typer.core import TyperCommand, TyperGroup, TyperOption
+
+from arena.cli._common import print_error
 
 try:  # typer 0.2x carries its own click, whose errors are these
     from typer._click import exceptions as _click_errors
@@ -55,24 +58,13 @@ class _OneLineErrors:
         try:
             code = run(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _click_errors.UsageError as exc:
-            from pathlib import Path
-
-            from rich.markup import escape
-
-            from arena.cli._common import err_console
-
             if not exc.format_message():  # no arguments, and the help was printed instead
                 sys.exit(exc.exit_code)
-            where = exc.ctx.command_path if exc.ctx is not None else (prog_name or Path(sys.argv[0]).name)
-            err_console.print(f"[bold red]error:[/] {escape(exc.format_message().rstrip('.'))}; "
-                              f"{escape(where)} --help lists what it takes.", highlight=False, soft_wrap=True)
+            where = exc.ctx.command_path if exc.ctx is not None else (prog_name or os.path.basename(sys.argv[0]))
+            print_error(f"{exc.format_message().rstrip('.')}; {where} --help lists what it takes.")
             sys.exit(1)
         except _click_errors.ClickException as exc:
-            from rich.markup import escape
-
-            from arena.cli._common import err_console
-
-            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+            print_error(exc.format_message())
             sys.exit(exc.exit_code)
         except Abort:
             print("Aborted.", file=sys.stderr)

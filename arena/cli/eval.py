@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from arena.cli import _help
-from arena.cli._common import err_console, user_errors
+from arena.cli._common import err_console, print_error, user_errors
 
 app = typer.Typer(add_completion=False, context_settings=_help.CONTEXT)
 
@@ -106,8 +106,6 @@ def _supervise() -> int:
     import signal
     import subprocess
 
-    from rich.markup import escape
-
     read, write = os.pipe()
     # sys.path as the console script has it: not the working directory, whose files would shadow modules
     code = "import sys; sys.path.pop(0); from arena.cli.eval import main; main()"
@@ -138,13 +136,11 @@ def _supervise() -> int:
         why = (" (on Linux most often the out-of-memory killer: lower --batch-size or set --micro-batch-size)"
                if -status == signal.SIGKILL else "")
         when = "after it finished" if finished else "before it finished; the same command continues from its last checkpoint, if it saved one"
-        err_console.print(f"[bold red]error:[/] the evaluation was killed by {name}{escape(why)} {when}.",
-                          highlight=False, soft_wrap=True)
+        print_error(f"the evaluation was killed by {name}{why} {when}.")
         return 128 - status
-    err_console.print(f"[bold red]error:[/] the evaluation ended before it finished (exit status {status}) without an "
-                      "error message: model code that calls os._exit does this (a model file must return or "
-                      "raise, never exit), as does a Python that cannot start arena-eval. No result was written.",
-                      highlight=False, soft_wrap=True)
+    print_error(f"the evaluation ended before it finished (exit status {status}) without an error message: "
+                "model code that calls os._exit does this (a model file must return or raise, never exit), as "
+                "does a Python that cannot start arena-eval. No result was written.")
     return status or 1
 
 
