@@ -523,7 +523,7 @@ def _model(raw: Any, base: Path, where: str) -> ModelRun:
     ref = raw.get("ref")
     if not isinstance(ref, str) or not ref:
         raise ConfigError(f"{where}: each [[models]] needs ref = \"baseline:NAME\" or a model file path.")
-    if not ref.startswith("baseline:"):  # absolute: a sweep's identity must not depend on the working directory
+    if not ref.startswith("baseline:"):  # absolute, so the sweep runs from any directory (its identity keeps the name)
         ref = str((base / Path(expand(ref, f"{where} model")).expanduser()).resolve())
     name = raw.get("name", ref.removeprefix("baseline:") if ref.startswith("baseline:") else Path(ref).stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
