@@ -60,8 +60,10 @@ def check_relpath(path: str, source: str) -> None:
         reason = "is absolute"
     elif ".." in parts:
         reason = "leaves the dataset directory"
-    elif "\\" in path or "\x00" in path or any(p in ("", ".") for p in parts):
+    elif "\\" in path or any(p in ("", ".") for p in parts):
         reason = "is not a normalised '/'-separated path"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in path):  # a newline would split every message naming it
+        reason = "holds a control character"
     else:
         return
     raise UnsafePathError(

@@ -45,6 +45,7 @@ def resolve(ref: str, *, version: str | None = None, offline: bool | None = None
         >>> root = resolve("hf://datasets/me/neural_digits@v1.0.0")
     """
     ref = os.fspath(ref) if isinstance(ref, os.PathLike) else ref
+    _check_version_wanted(version)
     offline = _store.is_offline(offline)
     kind = _kind(ref)
     if kind == "dir":
@@ -80,6 +81,7 @@ def download(name_or_ref: str, *, version: str | None = None, offline: bool | No
     Returns:
         The verified copy in ``<home>/hub``.
     """
+    _check_version_wanted(version)
     offline = _store.is_offline(offline)
     kind = _kind(name_or_ref)
     if kind == "dir":
@@ -141,7 +143,7 @@ def push(path: str | os.PathLike, target: str, *, force: bool = False, token: st
     manifest = files.manifest
     if kind == "hf":
         pushed = _hf.push(root, where, manifest=manifest, manifest_sha256=files.manifest_sha256,
-                          files=_remote.dataset_files(root), force=force, token=token)
+                          files=_remote.dataset_files(root, manifest), force=force, token=token)
         release = Release(manifest.name, manifest.version, where, pushed, files.manifest_sha256,
                           _counts(manifest))
     else:
@@ -370,15 +372,22 @@ _URL_EXAMPLE = "s3://bucket/neural_digits/1.0.0, gs://bucket/path, az://containe
 
 
 def _check_not_onto_itself(root: Path, url: str) -> None:
-    """Refuse a ``file://`` target that is, holds or lies inside the dataset being pushed."""
+    """Refuse a ``file://`` target that is, holds or lies inside the dataset being pushed, or
+    is or lies inside the local store (``$ARENA_HOME``), whose layout only the Arena writes."""
     protocol, rest = url.split("://", 1)
     if protocol not in ("file", "local"):
         return
-    target, source = Path(rest).resolve(), root.resolve()
+    target, source, store = Path(rest).resolve(), root.resolve(), _store.home().resolve()
     if target == source or source in target.parents or target in source.parents:
         raise ConfigError(
             f"The push target {url} is, holds or lies inside the dataset being pushed ({source}); "
             "a push there would overwrite it. Push to another directory."
+        )
+    if target == store or store in target.parents:
+        raise ConfigError(
+            f"The push target {url} is inside the local store {store} ($ARENA_HOME), which the Arena "
+            "manages (builds, downloads, the registry): a push there would pass for a build or a "
+            "download. Push to a directory outside it."
         )
 
 
@@ -446,6 +455,15 @@ def _complete(root: Path, name: str) -> bool:
     except (ArenaError, OSError):
         return False
     return files.manifest.name == name
+
+
+def _check_version_wanted(version: str | None) -> None:
+    """Refuse an empty version: it would silently mean the default one."""
+    if version is not None and (not isinstance(version, str) or not version):
+        raise ConfigError(
+            f"The version asked for is {version!r}; give a version such as 1.0.0, or none for the "
+            "registry's (`arena list` shows every version)."
+        )
 
 
 def _check_version(root: Path, version: str | None, ref: str) -> None:

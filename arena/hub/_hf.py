@@ -181,7 +181,11 @@ def snapshots(repo: str) -> list[Path]:
 
 def push(root: Path, repo: str, *, manifest: fmt.Manifest, manifest_sha256: str, files: list[str],
          force: bool, token: str | None) -> str:
-    """Upload ``root`` to dataset repository ``repo`` as one commit, tag it; return the commit."""
+    """Upload ``root`` to dataset repository ``repo`` as one commit, tag it; return the commit.
+
+    The commit deletes what the previous head had and ``files`` lack, so a repository whose head
+    holds files but no ``arena.json`` (not an Arena dataset) is refused unless ``force``.
+    """
     hf = _hf()
     check_repo_id(repo)
     api = hf.HfApi(endpoint=endpoint(), token=token)
@@ -195,7 +199,15 @@ def push(root: Path, repo: str, *, manifest: fmt.Manifest, manifest_sha256: str,
                 f"{tags[tag][:12]}); refusing to publish it again. Bump the version, or pass "
                 "force=True (--force) to move the tag to the new upload."
             )
-        stale = set(api.list_repo_files(repo, repo_type=REPO_TYPE)) - set(files) - {".gitattributes"}
+        head = set(api.list_repo_files(repo, repo_type=REPO_TYPE)) - {".gitattributes"}
+        if head and fmt.MANIFEST_NAME not in head and not force:
+            shown = ", ".join(repr(p) for p in sorted(head)[:5]) + (", ..." if len(head) > 5 else "")
+            raise ConfigError(
+                f"hf://datasets/{repo} holds no Arena dataset but has files ({shown}) that this push "
+                "would delete or overwrite; refusing. Push to a new repository, or pass force=True "
+                "(--force) to replace them."
+            )
+        stale = head - set(files)
         operations = [hf.CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(root / rel))
                       for rel in files]
         operations += [hf.CommitOperationDelete(path_in_repo=rel) for rel in sorted(stale)]

@@ -5,8 +5,9 @@ manifest is deleted FIRST), so an interrupted push never leaves something that r
 complete dataset. A pull downloads the manifest and every file it lists into
 ``<home>/hub/url/<sha256(url)[:16]>/<manifest sha256[:16]>/`` through a ``.partial`` staging
 directory: each file is fetched to ``<name>.incomplete`` and resumed from its size when a pull
-is rerun, verified against its sha256, and the directory is renamed into place only when
-every file is verified. Credentials and endpoints come from the usual fsspec / cloud SDK
+is rerun, never read past its listed size, verified against its sha256, and the directory is
+renamed into place only when every file is verified. A push never overwrites a file it did not
+write (unless forced) and publishes every file the manifest lists, whatever its name. Credentials and endpoints come from the usual fsspec / cloud SDK
 settings (for S3: ``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...).
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from arena import format as fmt
-from arena.errors import ArenaError, ChecksumError, MissingFileError
+from arena.errors import ArenaError, ChecksumError, ConfigError, MissingFileError, SizeMismatchError
 from arena.hub import _store
 from arena.hub._errors import AlreadyPublishedError, DatasetNotFoundError, HubError, OfflineError
 
@@ -75,7 +76,8 @@ def fetch(url: str, *, expected_sha256: str | None, offline: bool, label: str, f
         staging = base / (sha[:16] + ".partial")
         if (root / fmt.MANIFEST_NAME).is_file():
             bad = _store.verify_files(root, entries, sha, rehash=rehash)
-            if not bad:
+            same = _read_local(root / fmt.MANIFEST_NAME) == text
+            if not bad and same:
                 _remember(base, url, sha)
                 return root
             shutil.rmtree(staging, ignore_errors=True)
@@ -92,11 +94,27 @@ def fetch(url: str, *, expected_sha256: str | None, offline: bool, label: str, f
 
 
 def push(root: Path, url: str, *, manifest: fmt.Manifest, force: bool) -> str:
-    """Copy the dataset directory ``root`` to ``url``, the manifest last; return ``url``."""
+    """Copy the dataset directory ``root`` to ``url``, the manifest last; return ``url``.
+
+    A target without a manifest may hold files of its own: one this push would overwrite with
+    other bytes (a user's ``README.md``) is refused unless ``force``; files it would not write are
+    never touched. A target that is a file is refused.
+    """
     url = url.rstrip("/")
     fs, path = _fs(url)
     target = f"{path}/{fmt.MANIFEST_NAME}"
+    files = dataset_files(root, manifest)
     with _errors(url, "write"):
+        if fs.isfile(path):
+            raise ConfigError(f"The push target {url} is a file, not a directory; push to a directory.")
+        if not fs.exists(target) and not force:
+            clash = _foreign(fs, path, root, files)
+            if clash:
+                raise ConfigError(
+                    f"{url} holds no Arena dataset but already has {', '.join(map(repr, clash))}, which "
+                    "this push would overwrite with other bytes; refusing. Push to a new or empty "
+                    "location, or pass force=True (--force) to overwrite them."
+                )
         if fs.exists(target):
             if not force:
                 try:
@@ -109,22 +127,23 @@ def push(root: Path, url: str, *, manifest: fmt.Manifest, force: bool) -> str:
                     f"{manifest.name} {manifest.version}. Pass force=True (--force) to replace it."
                 )
             fs.rm_file(target)  # first: a half-replaced dataset must never look complete
-        for rel in dataset_files(root):
+        for rel in files:
             if rel != fmt.MANIFEST_NAME:
                 _put(fs, root / rel, f"{path}/{rel}")
         _put(fs, root / fmt.MANIFEST_NAME, target)
     return url
 
 
-def dataset_files(root: Path) -> list[str]:
-    """Every file of a dataset directory to publish (no hidden or ``.incomplete`` files)."""
-    out = []
-    for p in sorted(root.rglob("*")):
+def dataset_files(root: Path, manifest: fmt.Manifest) -> list[str]:
+    """Every file of a dataset directory to publish, sorted: the manifest, every file it lists
+    (whatever its name), and the other files (the card, pictures) but hidden or ``.incomplete`` ones."""
+    out = {fmt.MANIFEST_NAME, *(e.path for e in manifest.all_files())}
+    for p in root.rglob("*"):
         rel = p.relative_to(root).as_posix()
         hidden = any(part.startswith(".") for part in rel.split("/"))
         if p.is_file() and not hidden and not rel.endswith(fmt.INCOMPLETE_SUFFIX):
-            out.append(rel)
-    return out
+            out.add(rel)
+    return sorted(out)
 
 
 def cached_copies(url: str) -> list[Path]:
@@ -160,6 +179,12 @@ def _cached(base: Path, url: str, want: _Want) -> Path:
             f"(ARENA_OFFLINE / HF_HUB_OFFLINE). {want.fix}"
         )
     files = fmt.open_dataset(root)
+    if files.manifest_sha256[:16] != root.name:
+        raise ChecksumError(
+            f"{want.label}: the cached manifest {root / fmt.MANIFEST_NAME} has sha256 "
+            f"{files.manifest_sha256}, but it was downloaded as {root.name}...: it was changed since. "
+            f"Go online and run the same command again to repair it. {want.fix}"
+        )
     _check_manifest_sha(files.manifest_sha256, want.sha256, want.label, url)
     want.check(files.manifest, url)
     bad = _store.verify_files(root, files.manifest.all_files(), files.manifest_sha256, rehash=want.rehash)
@@ -204,7 +229,12 @@ def _pull_files(fs, path: str, staging: Path, entries: Sequence[fmt.FileEntry], 
 
 
 def _get(fs, src: str, dest: Path, size: int, *, restart: bool = False) -> None:
-    """Download ``src`` to ``dest`` through ``dest.incomplete``, resuming from its length."""
+    """Download ``src`` to ``dest`` through ``dest.incomplete``, resuming from its length.
+
+    At most ``size`` bytes (the manifest's) are written and one more read: a remote file that
+    holds more is refused (:class:`SizeMismatchError`) and its partial copy removed, so a hostile
+    or damaged remote cannot fill the disk.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = fmt.incomplete_path(dest)
     if restart:
@@ -217,14 +247,51 @@ def _get(fs, src: str, dest: Path, size: int, *, restart: bool = False) -> None:
         with _errors(src, "read"), fs.open(src, "rb") as remote, open(tmp, "ab" if have else "wb") as out:
             if have:
                 remote.seek(have)
-            while chunk := remote.read(_CHUNK):
+            left = size - have
+            while left > 0 and (chunk := remote.read(min(_CHUNK, left))):
                 out.write(chunk)
+                left -= len(chunk)
+            longer = left == 0 and remote.read(1)
     except FileNotFoundError:
         raise MissingFileError(
             f"{src} is listed in the dataset's manifest but missing there; the copy at the URL "
             "is incomplete: push the dataset there again."
         ) from None
+    if longer:
+        tmp.unlink(missing_ok=True)
+        raise SizeMismatchError(
+            f"{src} holds more than the {size} bytes the dataset's manifest lists; refused after "
+            f"{size} bytes and nothing kept. The copy at the URL is damaged: push the dataset there again."
+        )
     fmt.commit_incomplete(dest)
+
+
+def _foreign(fs, path: str, root: Path, files: Sequence[str]) -> list[str]:
+    """The files among ``files`` that exist under ``path`` with bytes other than ``root``'s."""
+    clash = []
+    for rel in files:
+        remote, local = f"{path}/{rel}", root / rel
+        try:
+            remote_info = fs.info(remote)
+        except FileNotFoundError:
+            continue
+        if remote_info.get("type") != "file" or remote_info.get("size") != local.stat().st_size:
+            clash.append(rel)
+            continue
+        digest = hashlib.sha256()
+        with fs.open(remote, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != fmt.sha256_file(local):
+            clash.append(rel)
+    return clash
+
+
+def _read_local(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _put(fs, local: Path, remote: str) -> None:
