@@ -234,6 +234,8 @@ class Split:
         Read a batch with :meth:`read_batch`.
         """
         _check_batch_size(batch_size)
+        _check_flags(shuffle=shuffle, drop_last=drop_last)
+        _check_count("epoch", epoch)
         entropy = _entropy(seed)
         n = len(self)
         order = np.random.default_rng([*entropy, epoch, 0]).permutation(n) if shuffle else None
@@ -259,7 +261,12 @@ class Split:
         """``(params (B, P) float32, labels (B,) int64)`` of the sorted ``rows``, transformed as
         batch ``number`` of epoch ``epoch`` (its generator comes from ``seed``, ``epoch`` and
         ``number``), with one gather per shard."""
-        rows = np.asarray(rows, np.int64)
+        _check_count("epoch", epoch)
+        _check_count("number", number)
+        given = np.asarray(rows)
+        if given.size and not np.issubdtype(given.dtype, np.integer):
+            raise ConfigError(f"rows must be integer NeF indices; got an array of dtype {given.dtype}.")
+        rows = given.astype(np.int64)
         if rows.ndim != 1 or (rows.size and (rows[0] < 0 or rows[-1] >= len(self) or (np.diff(rows) <= 0).any())):
             raise ConfigError(
                 f"rows must be increasing NeF indices in [0, {len(self)}) of split '{self.name}'; "
@@ -340,6 +347,8 @@ class Split:
         from arena.data import _torch
 
         _check_batch_size(batch_size)
+        _check_flags(shuffle=shuffle, drop_last=drop_last)
+        _check_count("num_workers", num_workers)
         if self.root is None and num_workers:
             raise ConfigError(
                 f"num_workers={num_workers}: workers reopen a split's files, and this split was read "
@@ -389,8 +398,27 @@ def _check_batch_size(batch_size) -> None:
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}.")
 
 
+def _check_flags(**flags) -> None:
+    """Refuse a flag that is not a bool (``shuffle="no"`` would shuffle)."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ConfigError(f"{name} must be True or False; got {value!r}.")
+
+
+def _check_count(name: str, value) -> None:
+    """Refuse ``value`` unless it is a non-negative integer (an epoch, a batch number, workers)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer; got {value!r}.")
+
+
 def _entropy(seed) -> list[int]:
-    values = [seed] if isinstance(seed, (int, np.integer)) else list(seed)
+    """``seed`` (an int or a sequence of ints, all >= 0) as a list of ints, else :class:`ConfigError`."""
+    if isinstance(seed, (int, np.integer)):
+        values = [seed]
+    elif isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+        values = []
+    else:
+        values = list(seed)
     if not values or any(
         not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0 for v in values
     ):

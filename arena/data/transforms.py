@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -106,6 +107,27 @@ def _take_rows(t: np.ndarray, perm: np.ndarray) -> np.ndarray:
     batch, d0, d1 = t.shape
     flat = (perm + (np.arange(batch) * d0)[:, None]).ravel()
     return np.take(np.ascontiguousarray(t).reshape(batch * d0, d1), flat, axis=0).reshape(batch, d0, d1)
+
+
+def _real(value, what: str) -> float:
+    """``value`` as a float when it is a real number (not a bool or a string), else :class:`ConfigError`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{what} must be a number; got {value!r}.")
+    return float(value)
+
+
+def _batch_of(params, plan: _Plan, name: str) -> np.ndarray:
+    """``params`` when it is a ``(B, P)`` batch of this layout's NeFs, else :class:`ConfigError`."""
+    params = np.asarray(params)
+    if params.ndim != 2 or params.shape[1] != plan.num_params:
+        raise ConfigError(f"{name} takes a batch of parameters (B, {plan.num_params}); got shape {params.shape}.")
+    return params
+
+
+def _generator(rng, name: str) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"{name} draws from a numpy Generator (np.random.default_rng(seed)); got {rng!r}.")
+    return rng
 
 
 def _as_batch(params, num_params: int) -> tuple[np.ndarray, bool]:
@@ -210,6 +232,7 @@ class PermuteHidden:
         self._plan = _Plan(target)
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        params, rng = _batch_of(params, self._plan, "PermuteHidden"), _generator(rng, "PermuteHidden")
         batch = len(params)
         perms = [
             rng.permuted(np.broadcast_to(np.arange(l.width), (batch, l.width)), axis=1)
@@ -232,11 +255,12 @@ class SignFlip:
     def __init__(self, target: Target, p: float = 0.5):
         self._plan = _Plan(target)
         _require_sign_symmetric(self._plan.info, "SignFlip")
-        if not 0.0 <= p <= 1.0:
+        if not 0.0 <= _real(p, "SignFlip's p") <= 1.0:
             raise ConfigError(f"SignFlip's p is a probability in [0, 1]; got {p}.")
         self.p = float(p)
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        params, rng = _batch_of(params, self._plan, "SignFlip"), _generator(rng, "SignFlip")
         batch = len(params)
         signs = [
             np.where(rng.random((batch, l.width)) < self.p, -1.0, 1.0).astype(np.float32)
@@ -255,11 +279,11 @@ class GaussianNoise:
     std: float
 
     def __post_init__(self):
-        if not self.std >= 0:
-            raise ConfigError(f"GaussianNoise needs std >= 0; got {self.std}.")
+        if not 0 <= _real(self.std, "GaussianNoise's std") < math.inf:
+            raise ConfigError(f"GaussianNoise needs a finite std >= 0; got {self.std}.")
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        noise = rng.standard_normal(params.shape, dtype=np.float32)
+        noise = _generator(rng, "GaussianNoise").standard_normal(params.shape, dtype=np.float32)
         return params + np.float32(self.std) * noise
 
 
@@ -277,11 +301,11 @@ class Dropout:
     rescale: bool = False
 
     def __post_init__(self):
-        if not 0.0 <= self.p < 1.0:
+        if not 0.0 <= _real(self.p, "Dropout's p") < 1.0:
             raise ConfigError(f"Dropout needs 0 <= p < 1; got {self.p}.")
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        keep = rng.random(params.shape, dtype=np.float32) >= np.float32(self.p)
+        keep = _generator(rng, "Dropout").random(params.shape, dtype=np.float32) >= np.float32(self.p)
         out = params * keep
         return out / np.float32(1.0 - self.p) if self.rescale else out
 
@@ -294,8 +318,13 @@ class Normalize:
     """
 
     def __init__(self, mean, std):
-        self.mean = np.asarray(mean, np.float32)
-        std = np.asarray(std, np.float32)
+        try:
+            self.mean = np.asarray(mean, np.float32)
+            std = np.asarray(std, np.float32)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Normalize takes numbers for mean and std; got {mean!r}, {std!r}.") from None
+        if self.mean.size == 0 or std.size == 0:
+            raise ConfigError("Normalize takes scalars or (P,) vectors for mean and std; got an empty one.")
         if self.mean.ndim > 1 or std.ndim > 1:
             raise ConfigError("Normalize takes scalars or (P,) vectors for mean and std.")
         if (std < 0).any() or not np.isfinite(std).all() or not np.isfinite(self.mean).all():
@@ -335,11 +364,21 @@ class Normalize:
         return cls(np.repeat(means, sizes), np.repeat(stds, sizes))
 
     def __call__(self, params: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        return (params - self.mean) / self.std
+        return (self._fits(params) - self.mean) / self.std
 
     def inverse(self, params: np.ndarray) -> np.ndarray:
         """Undo the normalisation."""
-        return params * self.std + self.mean
+        return self._fits(params) * self.std + self.mean
+
+    def _fits(self, params) -> np.ndarray:
+        """``params`` when its last axis has the length of the ``(P,)`` mean and std, else
+        :class:`ConfigError` (numpy would broadcast a length-1 axis silently)."""
+        params = np.asarray(params)
+        width = max(self.mean.size if self.mean.ndim else 1, self.std.size if self.std.ndim else 1)
+        if (self.mean.ndim or self.std.ndim) and (params.ndim == 0 or params.shape[-1] != width):
+            raise ConfigError(f"This Normalize has mean and std of {width} parameters; got params of shape "
+                              f"{params.shape}. Build it from this dataset (Normalize.from_manifest(split.info)).")
+        return params
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean.shape or float(self.mean)}, std={self.std.shape or float(self.std)})"
@@ -364,7 +403,22 @@ class Compose:
 
 
 def as_transform(transforms) -> Transform | None:
-    """``None`` for no transform, a callable as it is, a sequence as :class:`Compose`."""
+    """``None`` for no transform, a callable as it is, a sequence as :class:`Compose`.
+
+    Transforms are objects, not names: a string (``"permute"``) or a class (``PermuteHidden``)
+    raises :class:`ConfigError` naming it and what to pass instead.
+    """
+    items = [transforms] if isinstance(transforms, (str, type)) or not isinstance(transforms, Sequence) else transforms
+    classes = [t for t in items if isinstance(t, type)]
+    if classes:
+        raise ConfigError(f"Transform {classes[0].__name__} is a class; pass an instance, e.g. "
+                          f"{classes[0].__name__}(split.info) or GaussianNoise(0.01).")
+    names = [t for t in items if isinstance(t, str)]
+    if names:
+        raise ConfigError(
+            f"Unknown transform {names[0]!r}: transforms are objects, not names; pass e.g. "
+            "[PermuteHidden(split.info), SignFlip(split.info), GaussianNoise(0.01), Dropout(0.1), "
+            "Normalize.from_manifest(split.info)] from arena.data.")
     if transforms is None or (isinstance(transforms, Sequence) and not transforms):
         return None
     if callable(transforms):

@@ -9,16 +9,18 @@ differ only when a source holds part of a dataset (the CIFAR-10 subset, for inst
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from arena.errors import ConfigError, SourceNotFoundError
+from arena.errors import ConfigError, SourceFormatError, SourceNotFoundError
 
 SOURCE_DIR_ENV = "ARENA_SOURCE_DIR"
 _HASH_CHUNK = 1 << 20
@@ -232,3 +234,63 @@ def missing_files(name: str, where: Path, expected: str, get: str) -> SourceNotF
         f"Source '{name}': '{where}' does not hold {expected}. Get them from {get}"
     )
 
+
+
+@contextlib.contextmanager
+def open_npz(path: Path, what: str) -> Iterator[Any]:
+    """``np.load(path)`` without pickles, as a context; a file that is not a readable npz (not a
+    zip archive, truncated, a single ``.npy`` array) raises :class:`SourceFormatError` naming it
+    and ``what`` it should be."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise SourceFormatError(f"'{path}' is not {what}: it is not a readable npz (a zip of .npy "
+                                f"arrays; {type(exc).__name__}). Get the file again.") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise SourceFormatError(f"'{path}' is not {what}: it holds one array, not an npz of named arrays.")
+    with npz:
+        yield npz
+
+
+def npz_header(npz, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of array ``key`` of an open npz, read from its header only (so a
+    claimed size allocates nothing); :class:`SourceFormatError` when the entry is unreadable."""
+    try:
+        with npz.zip.open(f"{key}.npy") as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                version, np.lib.format.read_array_header_2_0)
+            shape, _, dtype = reader(handle)
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise SourceFormatError(f"'{path}': its array '{key}' is unreadable ({exc}); get the file again.") from None
+    return tuple(int(d) for d in shape), dtype
+
+
+def npz_array(npz, key: str, path: Path) -> np.ndarray:
+    """Array ``key`` of an open npz; :class:`SourceFormatError` when it cannot be read (a
+    pickled object array, a truncated or corrupt entry)."""
+    try:
+        return npz[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise SourceFormatError(f"'{path}': its array '{key}' is unreadable ({exc}); get the file again.") from None
+
+
+def check_vector(array: np.ndarray, path: Path, key: str, length: int | None, kind: str) -> np.ndarray:
+    """``array`` as a 1-D vector of ``kind`` (``"integer"`` or ``"string"``) with ``length``
+    entries (any when ``None``), else :class:`SourceFormatError` naming ``key`` in ``path``."""
+    dtype_ok = (np.issubdtype(array.dtype, np.integer) if kind == "integer"
+                else array.dtype.kind in "US")
+    if not dtype_ok or array.ndim != 1 or (length is not None and array.shape[0] != length):
+        want = f"({length},)" if length is not None else "(n,)"
+        raise SourceFormatError(f"'{path}': '{key}' must be a 1-D {kind} array {want}; got {array.dtype} "
+                                f"{array.shape}. Get the file again.")
+    return array.astype(np.int64) if kind == "integer" else array.astype(str)
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path, key: str) -> None:
+    """Refuse labels outside ``0 .. num_classes - 1``, naming the first bad value and where it is."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise SourceFormatError(
+            f"'{path}': '{key}' holds label {int(labels[bad[0]])} (entry {int(bad[0])}), outside the "
+            f"{num_classes} classes 0..{num_classes - 1}; get the file again or fix its labels.")

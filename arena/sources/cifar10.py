@@ -29,6 +29,7 @@ import io
 import os
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,16 @@ import numpy as np
 
 from arena import catalog
 from arena.errors import SourceFormatError, SourceNotFoundError
-from arena.sources._base import Source, missing_files, resolve_path
+from arena.sources._base import (
+    Source,
+    check_labels,
+    check_vector,
+    missing_files,
+    npz_array,
+    npz_header,
+    open_npz,
+    resolve_path,
+)
 from arena.sources._download import RemoteFile, cached_source
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -48,6 +58,7 @@ TRAIN_BATCHES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
 NUM_TRAIN = 50_000
+NUM_TEST = 10_000
 CLASS_NAMES = catalog.facts("neural_cifar10").classes  # the official label order
 _EXPECTED = f"{TARBALL}, its extracted folder {FOLDER}/, or cifar10_lossless_subset.npz"
 _SIGNAL = {"kind": "image", "shape": [32, 32, 3], "dtype": "uint8", "range": [0, 255]}
@@ -85,11 +96,18 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def unpickle_batch(data: bytes, *, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode one pickled CIFAR-10 batch into images ``(n, 32, 32, 3)`` uint8 and labels int64."""
-    batch = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise SourceFormatError(f"{what} is not a CIFAR-10 batch: it lacks b'data' or b'labels'.")
-    flat = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"], np.int64)
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+            raise SourceFormatError(f"{what} is not a CIFAR-10 batch: it lacks b'data' or b'labels'.")
+        flat = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"], np.int64)
+    except SourceFormatError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, OverflowError) as exc:
+        raise SourceFormatError(f"{what} is not a readable CIFAR-10 batch ({type(exc).__name__}: {exc}); "
+                                f"get the archive again from {URL}.") from None
     if flat.dtype != np.uint8 or flat.ndim != 2 or flat.shape[1] != 3072:
         raise SourceFormatError(
             f"{what}: data must be uint8 (n, 3072); got {flat.dtype} {flat.shape}."
@@ -154,10 +172,13 @@ class CifarTarballSource(_BatchesSource):
     def _batches(self) -> dict[str, bytes]:
         wanted = {f"{FOLDER}/{b}": b for b in (*TRAIN_BATCHES, TEST_BATCH)}
         found: dict[str, bytes] = {}
-        with tarfile.open(self.path, "r:*") as archive:
-            for member in archive:
-                if member.isfile() and member.name in wanted:
-                    found[wanted[member.name]] = archive.extractfile(member).read()
+        try:
+            with tarfile.open(self.path, "r:*") as archive:
+                for member in archive:
+                    if member.isfile() and member.name in wanted:
+                        found[wanted[member.name]] = archive.extractfile(member).read()
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise SourceFormatError(f"'{self.path}' is a damaged tarball ({exc}); get it again from {URL}.") from None
         missing = [m for m, b in wanted.items() if b not in found]
         if missing:
             raise SourceFormatError(
@@ -190,16 +211,42 @@ class CifarSubsetSource(Source):
     index_convention = _INDEX
 
     def __init__(self, path: Path):
+        """Open the npz and check everything but the pixels: its keys, the images' dtype and
+        shape (from the headers), and that labels and source indices are 1-D integers, one per
+        image, labels within the classes and indices official and unique; a file that fails
+        raises :class:`SourceFormatError` naming the array and the value."""
         self.path = path
-        with np.load(path, allow_pickle=False) as npz:
+        with open_npz(path, "a CIFAR-10 subset npz") as npz:
             missing = set(_SUBSET_KEYS) - set(npz.files)
             if missing:
                 raise SourceFormatError(
                     f"'{path}' is not a CIFAR-10 subset npz: it lacks "
                     f"{', '.join(sorted(missing))}."
                 )
-            self._meta = {k: npz[k] for k in ("y_train", "train_index", "y_test", "test_index")}
-            self.class_names = tuple(str(c) for c in npz["classes"])
+            classes = check_vector(npz_array(npz, "classes", path), path, "classes", None, "string")
+            self.class_names = tuple(str(c) for c in classes)
+            if self.class_names != CLASS_NAMES:
+                raise SourceFormatError(f"'{path}': 'classes' must be CIFAR-10's {len(CLASS_NAMES)} class names "
+                                        f"{list(CLASS_NAMES)} in order; got {list(self.class_names)}.")
+            self._meta = {}
+            for split, limit in (("train", NUM_TRAIN), ("test", NUM_TEST)):
+                shape, dtype = npz_header(npz, f"x_{split}", path)
+                if dtype != np.uint8 or len(shape) != 4 or shape[1:] != (32, 32, 3):
+                    raise SourceFormatError(f"'{path}': 'x_{split}' must be uint8 (n, 32, 32, 3); got {dtype} "
+                                            f"{shape}.")
+                if shape[0] == 0:
+                    raise SourceFormatError(f"'{path}': 'x_{split}' holds no images; a subset needs some of both "
+                                            "train and test.")
+                for key in (f"y_{split}", f"{split}_index"):
+                    self._meta[key] = check_vector(npz_array(npz, key, path), path, key, shape[0], "integer")
+                check_labels(self._meta[f"y_{split}"], len(CLASS_NAMES), path, f"y_{split}")
+                index = self._meta[f"{split}_index"]
+                bad = np.flatnonzero((index < 0) | (index >= limit))
+                if bad.size or np.unique(index).size != index.size:
+                    what = (f"index {int(index[bad[0]])} outside the official 0..{limit - 1}" if bad.size
+                            else "a repeated index")
+                    raise SourceFormatError(f"'{path}': '{split}_index' holds {what}; each image's position in "
+                                            f"the official {split} set is needed, once.")
         n_train, n_test = self._meta["y_train"].shape[0], self._meta["y_test"].shape[0]
         self.revision = f"lossless subset: {n_train} train + {n_test} test images"
         self._images: np.ndarray | None = None
@@ -218,8 +265,8 @@ class CifarSubsetSource(Source):
 
     def _read(self, positions: np.ndarray) -> np.ndarray:
         if self._images is None:
-            with np.load(self.path, allow_pickle=False) as npz:
-                images = np.concatenate([npz["x_train"], npz["x_test"]])
+            with open_npz(self.path, "a CIFAR-10 subset npz") as npz:
+                images = np.concatenate([npz_array(npz, "x_train", self.path), npz_array(npz, "x_test", self.path)])
             if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3):
                 raise SourceFormatError(
                     f"'{self.path}': images must be uint8 (n, 32, 32, 3); got {images.dtype} "

@@ -28,6 +28,7 @@ import os
 import re
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ SHAPENET_CATEGORIES = (
     ("04379243", "table"),
 )
 SHAPENET_MODEL_FILE = "models/model_normalized.obj"
+MAX_MESH_BYTES = 256 << 20  # one mesh file, read whole: ModelNet10's largest is about 4 MiB
 _MODELNET_MEMBER = re.compile(r"(?:^|/)([^/]+)/(train|test)/([^/]+)\.off$")
 _MODELNET_EXPECTED = "ModelNet10.zip, a tarball of ModelNet10/<class>/<split>/*.off, or that folder"
 _SHAPENET_EXPECTED = f"ShapeNetCore v2 folders <synset>/<model>/{SHAPENET_MODEL_FILE}"
@@ -150,6 +152,29 @@ def _fans(polygons: Sequence[Sequence[int]]) -> np.ndarray:
     return np.array(triangles, np.int64).reshape(-1, 3)
 
 
+def usable_mesh(mesh: Mesh, what: str) -> Mesh:
+    """``mesh`` when occupancy points can be drawn from it, else :class:`SourceFormatError`
+    naming ``what``: its coordinates must be finite with a finite extent, and at least one face
+    must have positive area (a mesh without one has no surface and no inside)."""
+    vertices, faces = mesh
+    if vertices.size and not np.isfinite(vertices).all():
+        row = int(np.flatnonzero(~np.isfinite(vertices).all(axis=1))[0])
+        raise SourceFormatError(f"{what}: vertex {row} is {vertices[row].tolist()}, not finite; fix or "
+                                "remove that file.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        extent = np.ptp(vertices, axis=0) if vertices.size else np.zeros(3)
+        a, b, c = (vertices[faces[:, k]] for k in range(3))
+        area = np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    if not np.isfinite(extent).all() or not np.isfinite(area).all():
+        raise SourceFormatError(f"{what}: its coordinates span {extent.max()}, too large to compute with; "
+                                "fix or remove that file.")
+    if not (area > 0).any():
+        raise SourceFormatError(f"{what}: none of its {faces.shape[0]} faces has positive area (over "
+                                f"{vertices.shape[0]} vertices), so it has no surface to sample; fix or "
+                                "remove that file.")
+    return mesh
+
+
 def _checked(faces: np.ndarray, num_vertices: int, what: str) -> np.ndarray:
     if faces.size and (faces.min() < 0 or faces.max() >= num_vertices):
         raise SourceFormatError(
@@ -167,31 +192,63 @@ class _Archive:
         if path.is_dir():
             self.kind = "folder"
             self.names = sorted(f.relative_to(path).as_posix() for f in path.rglob("*.off"))
-        elif zipfile.is_zipfile(path):
-            self.kind = "zip"
-            with zipfile.ZipFile(path) as archive:
-                self.names = [n for n in archive.namelist() if not n.endswith("/")]
-        elif tarfile.is_tarfile(path):
-            self.kind = "tar"
-            with tarfile.open(path, "r:*") as archive:
-                self.names = [m.name for m in archive.getmembers() if m.isfile()]
-        else:
-            raise SourceFormatError(f"'{path}' is neither a folder, a zip file nor a tarball.")
+            return
+        try:
+            if zipfile.is_zipfile(path):
+                self.kind = "zip"
+                with zipfile.ZipFile(path) as archive:
+                    self.names = [n for n in archive.namelist() if not n.endswith("/")]
+            elif tarfile.is_tarfile(path):
+                self.kind = "tar"
+                with tarfile.open(path, "r:*") as archive:
+                    self.names = [m.name for m in archive.getmembers() if m.isfile()]
+            else:
+                raise SourceFormatError(f"'{path}' is neither a folder, a zip file nor a tarball.")
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+            raise SourceFormatError(f"'{path}' is a damaged archive: listing it failed ({type(exc).__name__}: "
+                                    f"{exc}); get it again.") from None
 
     def read(self, names: Sequence[str]) -> dict[str, bytes]:
+        """The bytes of each member in ``names``; :class:`SourceFormatError` naming the archive
+        (and the member) when one is damaged, missing or larger than :data:`MAX_MESH_BYTES`."""
+        try:
+            found = self._read(names)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError, KeyError) as exc:
+            if isinstance(exc, SourceFormatError):
+                raise
+            raise SourceFormatError(f"'{self.path}' is damaged: reading it failed ({type(exc).__name__}: {exc}); "
+                                    "get it again.") from None
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise SourceFormatError(f"'{self.path}' no longer holds '{missing[0]}', which it listed when "
+                                    "opened; open the source again.")
+        return found
+
+    def _read(self, names: Sequence[str]) -> dict[str, bytes]:
         if self.kind == "folder":
+            for n in names:
+                self._check_size(n, (self.path / n).stat().st_size)
             return {n: (self.path / n).read_bytes() for n in names}
         if self.kind == "zip":
             with zipfile.ZipFile(self.path) as archive:
+                for n in names:
+                    self._check_size(n, archive.getinfo(n).file_size)
                 return {n: archive.read(n) for n in names}
         wanted, found = set(names), {}
         with tarfile.open(self.path, "r|*") as archive:  # one forward pass over the stream
             for member in archive:
                 if member.name in wanted:
+                    self._check_size(member.name, member.size)
                     found[member.name] = archive.extractfile(member).read()
                     if len(found) == len(wanted):
                         break
         return found
+
+    def _check_size(self, name: str, size: int) -> None:
+        if size > MAX_MESH_BYTES:
+            raise SourceFormatError(f"'{name}' in '{self.path}' claims {size} bytes, more than a mesh file "
+                                    f"may have here ({MAX_MESH_BYTES >> 20} MiB); remove it or get the "
+                                    "archive again.")
 
 
 def _file_number(name: str) -> int:
@@ -249,7 +306,8 @@ class ModelNet10Source(Source):
     def _read(self, positions: np.ndarray) -> list[Mesh]:
         wanted = [self._members[p] for p in positions]
         data = self._archive.read(wanted)
-        return [parse_off(data[m], what=f"'{m}' in '{self.path}'") for m in wanted]
+        return [usable_mesh(parse_off(data[m], what=f"'{m}' in '{self.path}'"), f"'{m}' in '{self.path}'")
+                for m in wanted]
 
     def _raw_files(self) -> dict[str, Path]:
         return {self.path.name: self.path}
@@ -303,7 +361,15 @@ class ShapeNetSource(Source):
         return self._labels, np.arange(n), {"all": np.arange(n)}
 
     def _read(self, positions: np.ndarray) -> list[Mesh]:
-        return [parse_obj(self.files[p].read_bytes(), what=f"'{self.files[p]}'") for p in positions]
+        meshes = []
+        for p in positions:
+            what = f"'{self.files[p]}'"
+            size = self.files[p].stat().st_size
+            if size > MAX_MESH_BYTES:
+                raise SourceFormatError(f"{what} has {size} bytes, more than a mesh file may have here "
+                                        f"({MAX_MESH_BYTES >> 20} MiB); remove that model.")
+            meshes.append(usable_mesh(parse_obj(self.files[p].read_bytes(), what=what), what))
+        return meshes
 
     def _digests(self) -> dict[str, str]:
         """The tree digest of every model file (reads all of them: minutes for the full set)."""

@@ -35,7 +35,18 @@ from typing import Any
 import numpy as np
 
 from arena.errors import ConfigError, SourceFormatError, require
-from arena.sources._base import Source, file_sha256, missing_files, resolve_path, tree_sha256
+from arena.sources._base import (
+    Source,
+    check_labels,
+    check_vector,
+    file_sha256,
+    missing_files,
+    npz_array,
+    npz_header,
+    open_npz,
+    resolve_path,
+    tree_sha256,
+)
 
 URL = "https://image-net.org/ (ILSVRC2012; also Kaggle's imagenet-object-localization-challenge)"
 SIZE = 64
@@ -208,29 +219,44 @@ class TinyImageNetNpzSource(Source):
     _KEYS = ("jpeg", "offsets", "y", "split", "class_names")
 
     def __init__(self, path: Path):
+        """Open the npz and check everything but the JPEG bytes themselves: its keys, that ``y``,
+        ``split`` and ``offsets`` are 1-D and agree in length, labels lie within the classes,
+        splits are ``train`` (present) and ``val``, and ``offsets`` rise from 0 to the length of
+        ``jpeg`` (read from its header); a file that fails raises :class:`SourceFormatError`
+        naming the array and the value."""
         self.path = path
-        with np.load(path, allow_pickle=False) as npz:
+        with open_npz(path, "the MicroImageNet stand-in npz") as npz:
             missing = set(self._KEYS) - set(npz.files)
             if missing:
                 raise SourceFormatError(
                     f"'{path}' is not the MicroImageNet stand-in npz: it lacks "
                     f"{', '.join(sorted(missing))}."
                 )
-            self._offsets = npz["offsets"].astype(np.int64)
-            self._y = npz["y"].astype(np.int64)
-            self._split = npz["split"].astype(str)
-            self._filenames = npz["filename"].astype(str) if "filename" in npz.files else None
-            self.class_names = tuple(str(c) for c in npz["class_names"])
-        if self._offsets.shape != (self._y.shape[0] + 1,):
+            classes = check_vector(npz_array(npz, "class_names", path), path, "class_names", None, "string")
+            self._y = check_vector(npz_array(npz, "y", path), path, "y", None, "integer")
+            n = self._y.shape[0]
+            self._offsets = check_vector(npz_array(npz, "offsets", path), path, "offsets", n + 1, "integer")
+            self._split = check_vector(npz_array(npz, "split", path), path, "split", n, "string")
+            self._filenames = (check_vector(npz_array(npz, "filename", path), path, "filename", n, "string")
+                               if "filename" in npz.files else None)
+            jpeg_shape, jpeg_dtype = npz_header(npz, "jpeg", path)
+        self.class_names = tuple(str(c) for c in classes)
+        if not self.class_names:
+            raise SourceFormatError(f"'{path}': 'class_names' is empty; the stand-in has 10 classes.")
+        check_labels(self._y, len(self.class_names), path, "y")
+        unknown = sorted(set(self._split.tolist()) - {"train", "val"})
+        if unknown or "train" not in self._split:
+            raise SourceFormatError(f"'{path}': 'split' must name 'train' (at least once) or 'val' for each "
+                                    f"image; got {unknown[:3] if unknown else 'no train image'}.")
+        if jpeg_dtype != np.uint8 or len(jpeg_shape) != 1:
+            raise SourceFormatError(f"'{path}': 'jpeg' must be the images' bytes, uint8 (nbytes,); got "
+                                    f"{jpeg_dtype} {jpeg_shape}.")
+        steps = np.diff(self._offsets)
+        if self._offsets[0] != 0 or self._offsets[-1] != jpeg_shape[0] or (steps <= 0).any():
             raise SourceFormatError(
-                f"'{path}': offsets must have one more entry than y ({self._y.shape[0] + 1}); "
-                f"got {self._offsets.shape[0]}."
-            )
-        if self._y.size and (self._y.min() < 0 or self._y.max() >= len(self.class_names)):
-            raise SourceFormatError(
-                f"'{path}': labels y must lie in 0..{len(self.class_names) - 1}; got "
-                f"[{self._y.min()}, {self._y.max()}]."
-            )
+                f"'{path}': 'offsets' must rise from 0 to the {jpeg_shape[0]} bytes of 'jpeg', one image "
+                f"after another; got {self._offsets[0]} .. {self._offsets[-1]}"
+                f"{', not rising' if (steps <= 0).any() else ''}. Get the file again.")
         self.revision = f"Tiny ImageNet 10-class stand-in, {self._y.shape[0]} images"
         self._jpeg: np.ndarray | None = None
 
@@ -249,8 +275,8 @@ class TinyImageNetNpzSource(Source):
 
     def _read(self, positions: np.ndarray) -> np.ndarray:
         if self._jpeg is None:
-            with np.load(self.path, allow_pickle=False) as npz:
-                self._jpeg = npz["jpeg"]
+            with open_npz(self.path, "the MicroImageNet stand-in npz") as npz:
+                self._jpeg = npz_array(npz, "jpeg", self.path)
         out = np.empty((positions.shape[0], SIZE, SIZE, 3), np.uint8)
         for k, p in enumerate(positions):
             data = self._jpeg[self._offsets[p] : self._offsets[p + 1]].tobytes()

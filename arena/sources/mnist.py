@@ -20,7 +20,9 @@ block.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ import numpy as np
 
 from arena.errors import SourceFormatError
 from arena.sources import _parquet
-from arena.sources._base import Source, missing_files, resolve_path
+from arena.sources._base import Source, check_labels, missing_files, resolve_path
 from arena.sources._download import RemoteFile, cached_source
 
 URL = "https://yann.lecun.com/exdb/mnist/ (mirror: https://ossci-datasets.s3.amazonaws.com/mnist/)"
@@ -54,20 +56,16 @@ MD5 = {  # of the uncompressed files, as published with the dataset
 _EXPECTED = "the four MNIST IDX files " + ", ".join(f"{f}[.gz]" for f in FILES.values())
 
 # IDX type codes: https://yann.lecun.com/exdb/mnist/ ("THE IDX FILE FORMAT"), all big-endian
+_CHUNK = 1 << 22  # bytes per read of a gzipped IDX stream
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def parse_idx(data: bytes, *, what: str = "IDX data") -> np.ndarray:
-    """Decode an IDX file's bytes into an array of its header's shape and type.
-
-    The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
-    0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian
-    uint32. The data that follows must fill exactly that shape.
-
-    Raises:
-        SourceFormatError: the magic number, type code or data length is wrong.
-    """
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+def _idx_header(data: bytes, what: str) -> tuple[int, tuple[int, ...], np.dtype]:
+    """``(header bytes, shape, dtype)`` of an IDX file that starts with ``data`` (see :func:`parse_idx`)."""
+    if len(data) < 4:
+        raise SourceFormatError(f"{what} is not an IDX file: it ends after {len(data)} bytes, inside its "
+                                "4-byte magic number; get it again.")
+    if data[0] != 0 or data[1] != 0:
         raise SourceFormatError(
             f"{what} is not an IDX file: its magic number {data[:4]!r} does not start with two "
             "zero bytes."
@@ -82,23 +80,62 @@ def parse_idx(data: bytes, *, what: str = "IDX data") -> np.ndarray:
     if len(data) < header:
         raise SourceFormatError(f"{what} ends inside its IDX header ({len(data)} bytes).")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return header, shape, np.dtype(_IDX_TYPES[code])
+
+
+def _data_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return math.prod(shape) * dtype.itemsize  # Python ints: a header's claim never wraps around
+
+
+def parse_idx(data: bytes, *, what: str = "IDX data") -> np.ndarray:
+    """Decode an IDX file's bytes into an array of its header's shape and type.
+
+    The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian
+    uint32. The data that follows must fill exactly that shape.
+
+    Raises:
+        SourceFormatError: the magic number, type code or data length is wrong.
+    """
+    header, shape, dtype = _idx_header(data, what)
+    expected = _data_bytes(shape, dtype)
     if len(data) - header != expected:
+        claim = f"{shape}" if len(shape) <= 4 else f"of {len(shape)} dimensions"
+        size = f"{expected}" if expected < 10**15 else f"over 10^{len(str(expected)) - 1}"
         raise SourceFormatError(
-            f"{what} has IDX shape {shape} ({expected} data bytes) but holds "
-            f"{len(data) - header} data bytes."
+            f"{what} has IDX shape {claim} ({size} data bytes) but holds "
+            f"{len(data) - header} data bytes; the file is truncated or not an IDX file: get it again."
         )
     array = np.frombuffer(data, dtype, offset=header).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, gzipped or not (recognised by its gzip magic bytes, not its name)."""
-    raw = Path(path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return parse_idx(raw, what=f"'{path}'")
+    """Read an IDX file, gzipped or not (recognised by its gzip magic bytes, not its name).
+
+    A gzipped file is decompressed as a stream and never beyond the size its IDX header states
+    (plus one byte, to tell a longer file), so a corrupt or hostile file cannot take unbounded
+    memory; a damaged gzip stream raises :class:`SourceFormatError` naming the file.
+    """
+    what = f"'{path}'"
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    if not gzipped:
+        return parse_idx(Path(path).read_bytes(), what=what)
+    try:
+        with gzip.open(path, "rb") as stream:
+            head = stream.read(4)
+            head += stream.read(4 * head[3]) if len(head) == 4 else b""
+            header, shape, dtype = _idx_header(head, what)
+            left, chunks = _data_bytes(shape, dtype) + 1, [head]
+            while left > 0 and (chunk := stream.read(min(left, _CHUNK))):  # never one huge read(n)
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise SourceFormatError(f"{what} is a damaged gzip file ({type(exc).__name__}: {exc}); get it "
+                                "again.") from None
+    return parse_idx(data, what=what)
 
 
 def _find(root: Path, stem: str) -> Path | None:
@@ -136,11 +173,15 @@ class MnistSource(Source):
 
     def _labels(self, which: str) -> np.ndarray:
         labels = read_idx(self.files[f"{which}_labels"])
-        if labels.dtype != np.uint8 or labels.ndim != 1 or (labels.size and labels.max() > 9):
+        if labels.dtype != np.uint8 or labels.ndim != 1:
             raise SourceFormatError(
                 f"{self._where(which)}: labels must be uint8 (n,) in 0..9; got {labels.dtype} "
                 f"{labels.shape}."
             )
+        if labels.shape[0] == 0:
+            raise SourceFormatError(f"'{self.files[f'{which}_labels']}' holds no labels: MNIST's {which} files "
+                                    "hold examples; get them again.")
+        check_labels(labels, 10, self.files[f"{which}_labels"], "labels")
         return labels
 
     def _images(self, which: str) -> np.ndarray:
