@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import math
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from arena_builders import _card, _distributed
 from arena_builders._recipe import Recipe, version_with
 
 SPLITS = ("train", "val", "test")
+CODE_PATHS = ".arena-build-paths.json"  # an unfinished build's code paths (removed before the manifest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +140,9 @@ def make(
     the manifest once all are written (:mod:`arena_builders._distributed`); same bytes.
     """
     t0 = time.perf_counter()
+    recipe.with_overrides(dict(overrides or {}))  # settings no build can run: refused before any source is read
+    if out is not None:
+        check_out(out)
     revision = _revision()  # the code the build starts from, not whatever is checked out at its end
     source = open_source(recipe.source, source_path, **({"download": True} if download else {}))
     p = plan(recipe, source, out=out, limit=limit, overrides=overrides)
@@ -155,6 +160,63 @@ def make(
                     _fit_and_write(p, source, revision, bars)
                 return Built(p.out, fmt.Manifest.load(p.out), True, time.perf_counter() - t0)
     return Built(p.out, done, False, time.perf_counter() - t0)
+
+
+# What a build writes into its directory (a rerun resumes among them), and the card's two files,
+# which are a build's only beside one of the others (a user's folder may hold a README.md of its own).
+_BUILD_FILES = frozenset({fmt.MANIFEST_NAME, fmt.INIT_NAME, CODE_PATHS})
+_CARD_FILES = frozenset({"README.md", _card.GRID_NAME})
+_SHARD_FILE = re.compile(r"^[a-z0-9][a-z0-9_]*-\d{5}-of-\d{5}\.safetensors$")
+_INCOMPLETE = re.compile(r"(\.[0-9a-f]{12})?" + re.escape(fmt.INCOMPLETE_SUFFIX) + "$")  # fmt.incomplete_path
+
+
+def check_out(out) -> None:
+    """Refuse an ``out`` where a build would overwrite or mix with files it did not write.
+
+    ``out`` (links followed) must be new, empty, or hold only what a build writes there (so a
+    killed build resumes, and a finished one is found complete); it may not be a file, be or
+    hold the local store, nor lie inside a dataset (a folder with ``arena.json`` above it).
+
+    Raises:
+        ConfigError: in one line, naming what is in the way.
+    """
+    target, store = Path(out).expanduser().resolve(), hub.home().expanduser().resolve()
+    fix = "Pass a new or empty directory, or no --out to build into the local store."
+    if target == store or target in store.parents:
+        where = "is" if target == store else "holds"
+        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
+    inside = next((d for d in target.parents if (d / fmt.MANIFEST_NAME).is_file()), None)
+    if inside is not None:
+        raise ConfigError(f"--out {out} lies inside the dataset {inside}; a build would mix its files with "
+                          f"that dataset's. {fix}")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory. {fix}")
+    foreign = _foreign_file(target)
+    if foreign is not None:
+        raise ConfigError(f"--out {out} already holds {foreign!r}, which a build does not write; a build "
+                          f"there could overwrite or mix with your files. {fix}")
+
+
+def _foreign_file(root: Path) -> str | None:
+    """The first entry of ``root`` (or of its ``data/``) that a build does not write, else ``None``."""
+    def own(name: str, names) -> bool:
+        return name in names or _INCOMPLETE.sub("", name) in names
+
+    data = root / "data"
+    shards = sorted(data.iterdir()) if data.is_dir() and not data.is_symlink() else []
+    for f in shards:
+        if not (f.is_file() and _SHARD_FILE.match(_INCOMPLETE.sub("", f.name))):
+            return f"data/{f.name}"
+    entries = sorted(root.iterdir())
+    marked = bool(shards) or any(own(e.name, _BUILD_FILES) for e in entries)
+    for e in entries:
+        if e == data and data.is_dir() and not data.is_symlink():
+            continue
+        if not e.is_file() or not (own(e.name, _BUILD_FILES) or (marked and own(e.name, _CARD_FILES))):
+            return e.name
+    return None
 
 
 def _complete(p: Plan, source) -> fmt.Manifest | None:
@@ -224,7 +286,8 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
                 todo.append((split, name, chunk))
     if members.leads:  # kept shards were fitted with the same code paths, or the build stops here
         resumed = sum(map(len, shard_files.values())) > len(todo)
-        _same_code_paths(p.out, {"fit.dense": _dense_kind(field, task), "signal.labeller": method}, resumed)
+        _same_code_paths(p.out, {"dataset": f"{r.name} {p.version}", "fit.dense": _dense_kind(field, task),
+                                 "signal.labeller": method}, resumed)
     todo = members.assign(todo)  # whole shards: process 0's list, split among the processes
     total = sum(len(chunk) for _, _, chunk in todo)
     drawn = None if image else bars.line("drawing occupancy points", total, "meshes", forward=False).advance
@@ -252,14 +315,15 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
     return p.out
 
 
-CODE_PATHS = ".arena-build-paths.json"  # an unfinished build's code paths (removed before the manifest)
-PATH_HINTS = {"fit.dense": "ARENA_CPU_KERNELS and a C++ compiler decide it",
+PATH_HINTS = {"dataset": "the recipe, --set and --limit decide it: other settings, other NeFs",
+              "fit.dense": "ARENA_CPU_KERNELS and a C++ compiler decide it",
               "signal.labeller": "the labeller setting, libigl and a C++ compiler decide it"}
 
 
 def _same_code_paths(out: Path, paths: dict, resumed: bool) -> None:
-    """Note which code fits (and labels) this build's shards in ``out``; a resumed build whose
-    note names other paths is refused: they give other bits, and the manifest records one."""
+    """Note which dataset (name and version: its settings) and which code fits (and labels) this
+    build's shards in ``out``; a resumed build whose note names another is refused: its kept shards
+    would hold NeFs of other settings or other bits than the manifest records."""
     note = out / CODE_PATHS
     if resumed and note.is_file():
         try:

@@ -88,7 +88,9 @@ class Recipe:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"--set {key}={raw}: expected a finite number.")
             (hparams if key in base.hparams else fit)[key] = value
-        return dataclasses.replace(base, hparams=hparams, **fit)
+        changed = dataclasses.replace(base, hparams=hparams, **fit)
+        check_runnable(changed)
+        return changed
 
     def _with_arch(self, arch: str) -> Recipe:
         if arch not in ARCH_HPARAMS:
@@ -97,6 +99,38 @@ class Recipe:
             return self
         hparams = {k: self.hparams.get(k, v) for k, v in ARCH_HPARAMS[arch].items()}
         return dataclasses.replace(self, arch=arch, hparams=hparams)
+
+
+# The largest values --set may give (past them a build overflows, or allocates without bound):
+MAX_STEPS = 2**31 - 1  # JAX counts steps in 32-bit integers
+MAX_SEED = 2**32 - 1  # JAX keeps a seed's low 32 bits: 2**32 would fit as 0 does, -1 as 2**32 - 1
+MAX_DEPTH = 1024  # layers or filters of one NeF
+MAX_PARAMS = 2**24  # parameters of one NeF (64 MiB as float32; the published ones have thousands)
+
+
+def check_runnable(recipe: Recipe) -> None:
+    """Refuse a recipe whose settings no build can run, in one line naming the setting and the
+    valid range: ``steps`` outside 1 .. :data:`MAX_STEPS`, a ``seed`` outside 0 .. :data:`MAX_SEED`,
+    a non-positive ``omega0``, or a NeF of more than :data:`MAX_DEPTH` layers or filters or
+    :data:`MAX_PARAMS` parameters."""
+    from arena import nef
+
+    if not 1 <= recipe.steps <= MAX_STEPS:
+        raise ConfigError(f"--set steps={recipe.steps}: steps must be 1 to {MAX_STEPS}.")
+    if not 0 <= recipe.seed <= MAX_SEED:
+        raise ConfigError(f"--set seed={recipe.seed}: a seed is 0 to {MAX_SEED} (JAX keeps 32 bits of it, so "
+                          "others would repeat one of these).")
+    if "omega0" in recipe.hparams and not recipe.hparams["omega0"] > 0:
+        raise ConfigError(f"--set omega0={recipe.hparams['omega0']}: a SIREN's frequency omega0 must be > 0.")
+    for key in ("layers", "filters"):
+        if recipe.hparams.get(key, 0) > MAX_DEPTH:
+            raise ConfigError(f"--set {key}={recipe.hparams[key]}: at most {MAX_DEPTH}.")
+    in_dim, out_dim = (2, 3) if recipe.kind == "image" else (3, 1)  # the most an image or a shape has
+    count = nef.get(recipe.arch).layout(dict(recipe.hparams), in_dim, out_dim).num_params
+    if count > MAX_PARAMS:
+        shown = ", ".join(f"{k}={v}" for k, v in recipe.hparams.items())
+        raise ConfigError(f"A NeF with {shown} has {count} parameters; --set allows at most {MAX_PARAMS}. "
+                          "Lower hidden or layers.")
 
 
 def published(name: str) -> dict[str, Any]:

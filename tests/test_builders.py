@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -135,6 +136,20 @@ def test_a_resumed_build_refuses_shards_made_by_other_code_paths_and_forgets_its
     (out / CODE_PATHS).unlink()  # a build from before the note, or a note-less resume: no claim
     build("digits", **kw)
     assert (out / fmt.MANIFEST_NAME).is_file() and not (out / CODE_PATHS).exists()
+
+
+def test_a_resumed_build_refuses_shards_made_with_other_settings(tmp_path):
+    out = tmp_path / "ds"
+    kw = dict(out=out, limit=5, progress=False)
+    first = fmt.Manifest.load(build("digits", overrides={"steps": "5", "shard_size": "4"}, **kw))
+    (out / fmt.MANIFEST_NAME).unlink()  # as if killed before the manifest: its shards are kept
+    (out / CODE_PATHS).write_text(json.dumps({"dataset": f"{first.name} {first.version}"}))
+    kept = _tree(out)
+    with pytest.raises(ConfigError, match=rf"made with dataset = 'neural_digits {re.escape(first.version)}'"
+                                          r", and this run would use 'neural_digits 1\.0\.0\+custom\.\w+' "
+                                          r"\(the recipe, --set and --limit"):
+        build("digits", overrides={"steps": "50", "shard_size": "4"}, **kw)  # same examples, other NeFs
+    assert _tree(out) == kept  # nothing written
 
 
 def test_points_per_step_is_a_shape_setting_only():

@@ -45,7 +45,7 @@ def build(
 
     _xla.apply_for_command()  # before anything uses JAX
     from arena_builders import parse_assignments, print_build_summary, recipe
-    from arena_builders._build import make
+    from arena_builders._build import check_out, make
     from arena_builders._distributed import initialize, launch_settings, stop_others
 
     launch = launch_settings(coordinator, num_processes, process_id)
@@ -56,6 +56,9 @@ def build(
     if source is not None and not source.startswith("hf://"):
         source = Path(source).expanduser()
     chosen, overrides = recipe(name), parse_assignments(set_ or [])
+    chosen.with_overrides(overrides)  # bad settings refused before any source is read or file written
+    if out is not None:
+        check_out(out)  # and an --out holding files a build did not write
     if launch is not None:
         initialize(launch)  # before anything uses JAX; never at import
     try:
