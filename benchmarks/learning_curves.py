@@ -284,7 +284,25 @@ def table(results: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> str:
                       for docs in results.values() for d in docs.values()})
     lines += ["", f"Device: {'; '.join(devices)}. Redraw from the documents in results/: "
               "`python benchmarks/learning_curves.py --plot-only`."]
+    mixed = _mixed_builds(results, sizes)
+    if mixed:
+        lines += ["", f"Not one build per size: {mixed} (subset manifest sha256 prefixes; the same recipe, "
+                      "val/test draw and seed, cut from two builds of the parent)."]
     return "\n".join(lines) + "\n"
+
+
+def _mixed_builds(results: Mapping[str, Mapping[int, Mapping[str, Any]]], sizes: Sequence[int]) -> str:
+    """For each size whose documents name more than one dataset manifest: which models ran on which."""
+    parts = []
+    for size in sizes:
+        on: dict[str, list[str]] = {}
+        for model in _ordered(results):
+            doc = results[model].get(size)
+            if doc is not None:
+                on.setdefault(doc["dataset"]["manifest_sha256"][:8], []).append(LABELS.get(model, model))
+        if len(on) > 1:
+            parts.append(f"at {size:,}, " + "; ".join(f"{', '.join(m)} on {sha}" for sha, m in on.items()))
+    return "; ".join(parts)
 
 
 def accuracy_cell(doc: Mapping[str, Any]) -> str:

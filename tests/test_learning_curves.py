@@ -118,6 +118,20 @@ def test_documents_that_do_not_belong_to_the_curve_are_refused(lc, subsets, tmp_
     assert lc.main(["--plot-only", "--out", str(out)]) == 0
 
 
+def test_a_size_whose_documents_name_two_builds_is_flagged_in_the_table(lc, subsets, tmp_path):
+    out = tmp_path / "curves"
+    lc.run({20: subsets[20]}, ["mlp"], out, epochs={"mlp": 1}, seeds={"mlp": 1}, log=lambda m: None)
+    assert "Not one build" not in lc.table(lc.load_results(out))
+    doc = json.loads(lc.result_path(out, 20, "mlp").read_text())
+    doc["model"]["name"] = "baseline:dws"
+    doc["dataset"]["manifest_sha256"] = "ab" * 32  # the same subset cut from another build of the parent
+    other = lc.result_path(out, 20, "dws")
+    other.write_text(json.dumps(doc))
+    text = lc.table(lc.load_results(out))
+    assert f"at 20, MLP on {json.loads(lc.result_path(out, 20, 'mlp').read_text())['dataset']['manifest_sha256'][:8]}; " \
+           "DWS on abababab" in text
+
+
 def test_plot_only_without_documents_says_so_in_one_line(lc, tmp_path, capsys):
     assert lc.main(["--plot-only", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
