@@ -124,8 +124,8 @@ inline VMask vtail(int64_t n) {
 #error "ARENA_WIDTH must be 8 or 16"
 #endif
 
-// One (rows x kW*V) block of C = A @ B, rows in {1, .., 4}, V in {1, .., 4}; `mask` applies to
-// the last vector (full lanes except at the right edge of C).
+// One (rows x kW*V) block of C = A @ B, rows in {1, .., 4} (or 8 with AVX-512), V in {1, .., 4};
+// `mask` applies to the last vector (full lanes except at the right edge of C).
 template <int R, int V, bool masked>
 inline void nn_block(const float* a, const float* b, float* c, int64_t K, int64_t N, VMask mask) {
   VF acc[R][V];
@@ -195,6 +195,19 @@ void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int
   }
   if (i < M) nn_block<1, 4, false>(a + i * K, b, c + i * N, K, N, mask);
 }
+
+#if ARENA_WIDTH == 16 && defined(__AVX512F__)
+// AVX-512 has 32 registers: two-vector panels (a 32-wide layer at 16 lanes) take 8 rows at a time,
+// 16 accumulators, enough independent FMAs to hide their latency (4 rows gave 8). Only the grouping
+// of rows changes; every accumulator sums over k in the same order, so the bits are the same.
+template <>
+void nn_panel<2, false>(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, VMask mask) {
+  int64_t i = 0;
+  for (; i + 8 <= M; i += 8) nn_block<8, 2, false>(a + i * K, b, c + i * N, K, N, mask);
+  for (; i + 4 <= M; i += 4) nn_block<4, 2, false>(a + i * K, b, c + i * N, K, N, mask);
+  for (; i < M; ++i) nn_block<1, 2, false>(a + i * K, b, c + i * N, K, N, mask);
+}
+#endif
 
 // C (M x N) = A (M x K) @ B (K x N); `wide` adds 32-column panels (for small N, such as a
 // layer's width in the fused step's pixel-major tiles).
@@ -380,6 +393,17 @@ void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int
   }
   if (i < K) tn_block<1, 4, false>(a + i, b, c + i * N, T, K, N, mask);
 }
+
+#if ARENA_WIDTH == 16 && defined(__AVX512F__)
+// 8 rows of C at a time with 32 registers, as in nn_panel<2, false>; each sum over p keeps its order.
+template <>
+void tn_panel<2, false>(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, VMask mask) {
+  int64_t i = 0;
+  for (; i + 8 <= K; i += 8) tn_block<8, 2, false>(a + i, b, c + i * N, T, K, N, mask);
+  for (; i + 4 <= K; i += 4) tn_block<4, 2, false>(a + i, b, c + i * N, T, K, N, mask);
+  for (; i < K; ++i) tn_block<1, 2, false>(a + i, b, c + i * N, T, K, N, mask);
+}
+#endif
 
 void tn_acc(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N) {
   column_panels<true>(N, [&](auto v, auto masked, int64_t j, VMask mask) {
