@@ -55,7 +55,8 @@ FLAGS = _native.FLAGS
 KINDS = ("auto", "kernel", "xla")
 PATHS = {  # vector path -> the compile flags added to FLAGS
     "avx2": (),
-    "avx512": ("-mavx512f", "-DARENA_WIDTH=16"),
+    # tiles of 32 pixels, not 64: 4-5 % faster on an AVX-512 Xeon (tiles 16-48 alike); same bits
+    "avx512": ("-mavx512f", "-DARENA_WIDTH=16", "-DARENA_TILE=32"),
     "avx2-16": ("-DARENA_WIDTH=16",),
 }
 # GCC fuses a * b + c of vector operators into an FMA where it sees fit, and what it sees depends
