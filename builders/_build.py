@@ -196,25 +196,37 @@ def check_out(out) -> None:
     foreign = _foreign_file(target)
     if foreign is not None:
         raise ConfigError(f"--out {out} already holds {foreign!r}, which a build does not write; a build "
-                          f"there could overwrite or mix with your files. {fix}")
+                          f"there could overwrite or mix with it. Move it away to build there, or pass a new "
+                          f"or empty directory (or no --out, for the local store).")
 
 
 def _foreign_file(root: Path) -> str | None:
-    """The first entry of ``root`` (or of its ``data/``) that a build does not write, else ``None``."""
+    """The first entry of ``root`` (or of its ``data/``) that a build does not write, else ``None``.
+
+    Judged by name first, so a build writing there at the same time (another process of a group,
+    or a second build that the lock will refuse) is not mistaken for a stranger; an entry that
+    vanishes while this looks was a build's temporary file.
+    """
     def own(name: str, names) -> bool:
         return name in names or _INCOMPLETE.sub("", name) in names
+
+    def stranger(path: Path, ours: bool) -> bool:
+        if ours:
+            return False
+        return path.exists() or path.is_symlink()  # gone since the listing: a build's temporary file
 
     data = root / "data"
     shards = sorted(data.iterdir()) if data.is_dir() and not data.is_symlink() else []
     for f in shards:
-        if not (f.is_file() and _SHARD_FILE.match(_INCOMPLETE.sub("", f.name))):
+        if stranger(f, bool(_SHARD_FILE.match(_INCOMPLETE.sub("", f.name))) and not f.is_dir()):
             return f"data/{f.name}"
     entries = sorted(root.iterdir())
     marked = bool(shards) or any(own(e.name, _BUILD_FILES) for e in entries)
     for e in entries:
         if e == data and data.is_dir() and not data.is_symlink():
             continue
-        if not e.is_file() or not (own(e.name, _BUILD_FILES) or (marked and own(e.name, _CARD_FILES))):
+        ours = (own(e.name, _BUILD_FILES) or (marked and own(e.name, _CARD_FILES))) and not e.is_dir()
+        if stranger(e, ours):
             return e.name
     return None
 
@@ -266,8 +278,6 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
     # and one that cannot (no compiler for "exact-kernel", say) fails instead of labelling otherwise
     method = None if image else members.first("labeller", lambda: _labelling_method(None))
     p.out.mkdir(parents=True, exist_ok=True)
-    if r.init == "shared" and members.leads:
-        fmt.write_init(p.out / fmt.INIT_NAME, fit.shared_init(field, r.seed))
 
     shard_files: dict[str, list[str]] = {}
     todo = []  # (split, shard file, positions) of the shards still to fit
@@ -288,6 +298,8 @@ def _fit_and_write(p: Plan, source, revision: str, bars: Display,
         resumed = sum(map(len, shard_files.values())) > len(todo)
         _same_code_paths(p.out, {"dataset": f"{r.name} {p.version}", "fit.dense": _dense_kind(field, task),
                                  "signal.labeller": method}, resumed)
+    if r.init == "shared" and members.leads:  # after the checks: a refused resume changes nothing
+        fmt.write_init(p.out / fmt.INIT_NAME, fit.shared_init(field, r.seed))
     todo = members.assign(todo)  # whole shards: process 0's list, split among the processes
     total = sum(len(chunk) for _, _, chunk in todo)
     drawn = None if image else bars.line("drawing occupancy points", total, "meshes", forward=False).advance

@@ -196,10 +196,11 @@ void nn_panel<4, false>(const float* a, const float* b, float* c, int64_t M, int
   if (i < M) nn_block<1, 4, false>(a + i * K, b, c + i * N, K, N, mask);
 }
 
-#if ARENA_WIDTH == 16 && defined(__AVX512F__)
+#if ARENA_WIDTH == 16
 // AVX-512 has 32 registers: two-vector panels (a 32-wide layer at 16 lanes) take 8 rows at a time,
 // 16 accumulators, enough independent FMAs to hide their latency (4 rows gave 8). Only the grouping
-// of rows changes; every accumulator sums over k in the same order, so the bits are the same.
+// of rows changes; every accumulator sums over k in the same order, so the bits are the same. The
+// 16-lane code in AVX2 registers (avx2-16, how CPUs without AVX-512 test it) groups rows alike.
 template <>
 void nn_panel<2, false>(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, VMask mask) {
   int64_t i = 0;
@@ -394,7 +395,7 @@ void tn_panel<4, false>(const float* a, const float* b, float* c, int64_t T, int
   if (i < K) tn_block<1, 4, false>(a + i, b, c + i * N, T, K, N, mask);
 }
 
-#if ARENA_WIDTH == 16 && defined(__AVX512F__)
+#if ARENA_WIDTH == 16
 // 8 rows of C at a time with 32 registers, as in nn_panel<2, false>; each sum over p keeps its order.
 template <>
 void tn_panel<2, false>(const float* a, const float* b, float* c, int64_t T, int64_t K, int64_t N, VMask mask) {
