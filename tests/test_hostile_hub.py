@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from arena import format as fmt
 from arena import hub
+from arena.format._names import check_relpath
 from arena.errors import ChecksumError, ConfigError, SizeMismatchError, UnsafePathError
 
 from hubserver import HubServer
@@ -98,11 +99,14 @@ def test_a_url_push_never_overwrites_a_file_it_did_not_write_unless_forced(tmp_p
     assert fmt.verify(folder) == []
 
 
-def test_a_url_push_goes_on_over_its_own_unfinished_copy(tmp_path):
+@pytest.mark.parametrize("left", ["whole", "half"])
+def test_a_url_push_goes_on_over_its_own_unfinished_copy(tmp_path, left):
+    """An interrupted push leaves whole files, and on file:// the first bytes of the one it was writing."""
     src = make_dataset(tmp_path / "src")
     remote = tmp_path / "remote"
     (remote / "data").mkdir(parents=True)
-    (remote / SHARD).write_bytes((src / SHARD).read_bytes())  # what an interrupted push left
+    data = (src / SHARD).read_bytes()
+    (remote / SHARD).write_bytes(data if left == "whole" else data[: len(data) // 2])
     assert hub.push(src, remote.as_uri()) == remote.as_uri()
     assert listed(remote) == listed(src)
 
@@ -202,6 +206,12 @@ def test_a_remote_manifest_listing_a_name_with_a_newline_is_refused_before_anyth
     assert not (tmp_path / "copy").exists()
 
 
+@pytest.mark.parametrize("name", ["data/a\nb.safetensors", "data/a\x85b.safetensors", "data/a\u2028b.safetensors"])
+def test_a_listed_path_with_any_line_break_is_refused(name):
+    with pytest.raises(UnsafePathError, match="holds a control character"):
+        check_relpath(name, "arena.json")
+
+
 def test_a_local_dataset_listing_a_name_with_a_newline_is_refused_in_one_line(tmp_path):
     root = make_dataset(tmp_path / "ds")
     rename_listed(root, SHARD, "data/tr\nain.safetensors")
@@ -214,7 +224,7 @@ def test_a_local_dataset_listing_a_name_with_a_newline_is_refused_in_one_line(tm
 
 
 def test_an_empty_version_is_refused_not_read_as_the_default():
-    for call in (hub.resolve, hub.download):
+    for call in (hub.resolve, hub.download, hub.locate):
         with pytest.raises(ConfigError, match="The version asked for is ''"):
             call("neural_mnist", version="")
     assert_one_line_error(cli("download", "neural_mnist", "--version", ""), "The version asked for is ''")

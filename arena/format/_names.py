@@ -62,7 +62,7 @@ def check_relpath(path: str, source: str) -> None:
         reason = "leaves the dataset directory"
     elif "\\" in path or any(p in ("", ".") for p in parts):
         reason = "is not a normalised '/'-separated path"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in path):  # a newline would split every message naming it
+    elif any(ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" for c in path):  # would split lines
         reason = "holds a control character"
     else:
         return

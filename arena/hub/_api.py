@@ -250,6 +250,7 @@ def info(name_or_ref: str, *, offline: bool | None = None) -> DatasetInfo:
 
 def locate(name_or_path: str, *, version: str | None = None) -> Path:
     """The local copy :func:`resolve` would use offline, found without verifying or downloading."""
+    _check_version_wanted(version)
     kind = _kind(name_or_path)
     if kind == "dir":
         return Path(name_or_path).expanduser()

@@ -110,10 +110,12 @@ def push(root: Path, url: str, *, manifest: fmt.Manifest, force: bool) -> str:
         if not fs.exists(target) and not force:
             clash = _foreign(fs, path, root, files)
             if clash:
+                shown = ", ".join(map(repr, clash[:5])) + (f" and {len(clash) - 5} more" if len(clash) > 5 else "")
                 raise ConfigError(
-                    f"{url} holds no Arena dataset but already has {', '.join(map(repr, clash))}, which "
-                    "this push would overwrite with other bytes; refusing. Push to a new or empty "
-                    "location, or pass force=True (--force) to overwrite them."
+                    f"{url} holds no Arena dataset but already has {shown}, which this push would overwrite "
+                    "with other bytes; refusing. Push to a new or empty location, or pass force=True "
+                    "(--force) to overwrite them (as a push that replaced a version there and was "
+                    "interrupted needs again)."
                 )
         if fs.exists(target):
             if not force:
@@ -267,7 +269,8 @@ def _get(fs, src: str, dest: Path, size: int, *, restart: bool = False) -> None:
 
 
 def _foreign(fs, path: str, root: Path, files: Sequence[str]) -> list[str]:
-    """The files among ``files`` that exist under ``path`` with bytes other than ``root``'s."""
+    """The files among ``files`` that exist under ``path`` with bytes other than ``root``'s: not
+    the same bytes, nor the first bytes of them (what an interrupted push of this file left)."""
     clash = []
     for rel in files:
         remote, local = f"{path}/{rel}", root / rel
@@ -275,14 +278,18 @@ def _foreign(fs, path: str, root: Path, files: Sequence[str]) -> list[str]:
             remote_info = fs.info(remote)
         except FileNotFoundError:
             continue
-        if remote_info.get("type") != "file" or remote_info.get("size") != local.stat().st_size:
+        size = remote_info.get("size")
+        if remote_info.get("type") != "file" or not isinstance(size, int) or size > local.stat().st_size:
             clash.append(rel)
             continue
-        digest = hashlib.sha256()
-        with fs.open(remote, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != fmt.sha256_file(local):
+        theirs, ours = hashlib.sha256(), hashlib.sha256()
+        with fs.open(remote, "rb") as f, open(local, "rb") as mine:
+            left = size
+            while left > 0 and (chunk := f.read(min(_CHUNK, left))):
+                theirs.update(chunk)
+                ours.update(mine.read(len(chunk)))
+                left -= len(chunk)
+        if left or theirs.digest() != ours.digest():
             clash.append(rel)
     return clash
 
