@@ -287,7 +287,7 @@ def table(results: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> str:
     mixed = _mixed_builds(results, sizes)
     if mixed:
         lines += ["", f"Not one build per size: {mixed} (subset manifest sha256 prefixes; the same recipe, "
-                      "val/test draw and seed, cut from two builds of the parent)."]
+                      "val/test draw and seed, cut from different builds of the parent)."]
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -126,7 +127,10 @@ def check_runnable(recipe: Recipe) -> None:
         if recipe.hparams.get(key, 0) > MAX_DEPTH:
             raise ConfigError(f"--set {key}={recipe.hparams[key]}: at most {MAX_DEPTH}.")
     in_dim, out_dim = (2, 3) if recipe.kind == "image" else (3, 1)  # the most an image or a shape has
-    count = nef.get(recipe.arch).layout(dict(recipe.hparams), in_dim, out_dim).num_params
+    try:
+        count = nef.get(recipe.arch).layout(dict(recipe.hparams), in_dim, out_dim).num_params
+    except ConfigError as exc:  # the dims are this check's stand-ins, not the source's: not shown
+        raise ConfigError(re.sub(r",? (in|out)_dim=\d+", "", str(exc))) from None
     if count > MAX_PARAMS:
         shown = ", ".join(f"{k}={v}" for k, v in recipe.hparams.items())
         raise ConfigError(f"A NeF with {shown} has {count} parameters; --set allows at most {MAX_PARAMS}. "

@@ -164,7 +164,8 @@ def test_an_idx_header_claiming_more_than_its_file_holds_is_refused_by_its_claim
     header = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
     path = tmp_path / ("labels.gz" if gzipped else "labels")
     path.write_bytes(gzip.compress(header + bytes(100)) if gzipped else header + bytes(100))
-    with pytest.raises(SourceFormatError, match=r"data bytes\) but holds 100 data bytes"):
+    refusal = "more than the 2147483648 an IDX file" if gzipped else r"data bytes\) but holds 100 data bytes"
+    with pytest.raises(SourceFormatError, match=refusal):  # gzipped: refused by its claim, nothing inflated
         read_idx(path)
 
 
@@ -391,6 +392,12 @@ def split(tmp_path_factory):
 def test_loader_arguments_of_the_wrong_kind_are_refused_naming_the_value(split, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         next(split.batches(2, **kwargs))
+
+
+def test_loader_flags_as_0_or_1_and_a_seed_as_any_sequence_still_work(split):
+    first = lambda **kw: next(split.batches(2, **kw))[1].tolist()  # noqa: E731
+    assert first(shuffle=1, seed=(3, 4)) == first(shuffle=True, seed=np.array([3, 4]))
+    assert first(shuffle=0, drop_last=1) == first(shuffle=False, drop_last=True)
 
 
 def test_batch_rows_and_read_batch_refuse_bad_epochs_rows_and_workers(split):

@@ -399,9 +399,9 @@ def _check_batch_size(batch_size) -> None:
 
 
 def _check_flags(**flags) -> None:
-    """Refuse a flag that is not a bool (``shuffle="no"`` would shuffle)."""
+    """Refuse a flag that is not a bool or the integer 0 or 1 (``shuffle="no"`` would shuffle)."""
     for name, value in flags.items():
-        if not isinstance(value, (bool, np.bool_)):
+        if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1))):
             raise ConfigError(f"{name} must be True or False; got {value!r}.")
 
 

@@ -83,6 +83,9 @@ def _idx_header(data: bytes, what: str) -> tuple[int, tuple[int, ...], np.dtype]
     return header, shape, np.dtype(_IDX_TYPES[code])
 
 
+MAX_IDX_BYTES = 1 << 31  # the data an IDX header may claim: MNIST's largest file holds 47 MB
+
+
 def _data_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return math.prod(shape) * dtype.itemsize  # Python ints: a header's claim never wraps around
 
@@ -127,6 +130,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             head = stream.read(4)
             head += stream.read(4 * head[3]) if len(head) == 4 else b""
             header, shape, dtype = _idx_header(head, what)
+            if _data_bytes(shape, dtype) > MAX_IDX_BYTES:  # not inflated: it may be a bomb that keeps its claim
+                raise SourceFormatError(f"{what} claims {_data_bytes(shape, dtype):.3g} data bytes in its IDX header, "
+                                        f"more than the {MAX_IDX_BYTES} an IDX file read here may hold: it is not "
+                                        "an MNIST file; get the files again.")
             left, chunks = _data_bytes(shape, dtype) + 1, [head]
             while left > 0 and (chunk := stream.read(min(left, _CHUNK))):  # never one huge read(n)
                 chunks.append(chunk)
