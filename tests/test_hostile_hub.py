@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 
 import pytest
-from test_hostile_store import tree
+from test_hostile_store import assert_one_line_error, cli, tree
 from test_hub import listed, make_dataset, point_huggingface_hub_at
-from typer.testing import CliRunner
 
 from arena import format as fmt
 from arena import hub
@@ -52,19 +51,6 @@ def hf(monkeypatch):
     with HubServer() as server:
         point_huggingface_hub_at(server.endpoint, monkeypatch)
         yield server
-
-
-def cli(*args: str):
-    from arena.cli.main import app
-
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-
-
-def assert_one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert result.output.strip().count("\n") == 0, result.output
-    assert fragment in result.output, result.output
 
 
 def rename_listed(root: Path, old: str, new: str) -> None:
