@@ -57,14 +57,16 @@ def check_labels(
     *,
     where: str,
     fix: str = "The labels or the class count are wrong: rebuild the dataset or download it again.",
+    error: type[ArenaError] = DatasetContentError,
 ) -> None:
-    """Raise :class:`DatasetContentError` when a label is outside ``0 .. num_classes - 1``.
+    """Raise ``error`` (:class:`DatasetContentError`) when a label is outside ``0 .. num_classes - 1``.
 
     Args:
         labels: integer class labels.
         num_classes: the class count; ``None`` checks only that labels are ``>= 0``.
         where: what holds the labels, for the message (a shard's path, a source).
         fix: the message's last sentence: what to do.
+        error: the exception class (a source's raw file raises :class:`SourceFormatError`).
     """
     labels = np.asarray(labels)
     high = np.iinfo(np.int64).max if num_classes is None else num_classes
@@ -72,7 +74,7 @@ def check_labels(
     if bad.size == 0:
         return
     valid = "0 or more" if num_classes is None else f"0 to {num_classes - 1}, {num_classes} classes"
-    raise DatasetContentError(
+    raise error(
         f"{where} has {bad.size} label(s) outside the valid range ({valid}), e.g. "
         f"{int(labels[bad[0]])} at row {int(bad[0])}. {fix}"
     )

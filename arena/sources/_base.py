@@ -23,6 +23,7 @@ import numpy as np
 from arena.errors import ConfigError, SourceFormatError, SourceNotFoundError
 
 SOURCE_DIR_ENV = "ARENA_SOURCE_DIR"
+RELABEL = "Get the file again, or fix its labels."  # what to do about labels outside the classes
 _HASH_CHUNK = 1 << 20
 
 
@@ -285,12 +286,3 @@ def check_vector(array: np.ndarray, path: Path, key: str, length: int | None, ki
         raise SourceFormatError(f"'{path}': '{key}' must be a 1-D {kind} array {want}; got {array.dtype} "
                                 f"{array.shape}. Get the file again.")
     return array.astype(np.int64) if kind == "integer" else array.astype(str)
-
-
-def check_labels(labels: np.ndarray, num_classes: int, path, key: str) -> None:
-    """Refuse labels outside ``0 .. num_classes - 1``, naming the first bad value and where it is."""
-    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if bad.size:
-        raise SourceFormatError(
-            f"'{path}': '{key}' holds label {int(labels[bad[0]])} (entry {int(bad[0])}), outside the "
-            f"{num_classes} classes 0..{num_classes - 1}; get the file again or fix its labels.")

@@ -36,10 +36,11 @@ from typing import Any
 import numpy as np
 
 from arena import catalog
+from arena import format as fmt
 from arena.errors import SourceFormatError, SourceNotFoundError
 from arena.sources._base import (
+    RELABEL,
     Source,
-    check_labels,
     check_vector,
     missing_files,
     npz_array,
@@ -239,7 +240,8 @@ class CifarSubsetSource(Source):
                                             "train and test.")
                 for key in (f"y_{split}", f"{split}_index"):
                     self._meta[key] = check_vector(npz_array(npz, key, path), path, key, shape[0], "integer")
-                check_labels(self._meta[f"y_{split}"], len(CLASS_NAMES), path, f"y_{split}")
+                fmt.check_labels(self._meta[f"y_{split}"], len(CLASS_NAMES), where=f"'{path}': 'y_{split}'",
+                                 fix=RELABEL, error=SourceFormatError)
                 index = self._meta[f"{split}_index"]
                 bad = np.flatnonzero((index < 0) | (index >= limit))
                 if bad.size or np.unique(index).size != index.size:

@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from arena import format as fmt
 from arena.errors import ConfigError, SourceFormatError, require
 from arena.sources._base import (
+    RELABEL,
     Source,
-    check_labels,
     check_vector,
     file_sha256,
     missing_files,
@@ -243,7 +244,8 @@ class TinyImageNetNpzSource(Source):
         self.class_names = tuple(str(c) for c in classes)
         if not self.class_names:
             raise SourceFormatError(f"'{path}': 'class_names' is empty; the stand-in has 10 classes.")
-        check_labels(self._y, len(self.class_names), path, "y")
+        fmt.check_labels(self._y, len(self.class_names), where=f"'{path}': 'y'", fix=RELABEL,
+                         error=SourceFormatError)
         unknown = sorted(set(self._split.tolist()) - {"train", "val"})
         if unknown or "train" not in self._split:
             raise SourceFormatError(f"'{path}': 'split' must name 'train' (at least once) or 'val' for each "

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from arena import format as fmt
 from arena.errors import SourceFormatError
 from arena.sources import _parquet
-from arena.sources._base import Source, check_labels, missing_files, resolve_path
+from arena.sources._base import RELABEL, Source, missing_files, resolve_path
 from arena.sources._download import RemoteFile, cached_source
 
 URL = "https://yann.lecun.com/exdb/mnist/ (mirror: https://ossci-datasets.s3.amazonaws.com/mnist/)"
@@ -188,7 +189,8 @@ class MnistSource(Source):
         if labels.shape[0] == 0:
             raise SourceFormatError(f"'{self.files[f'{which}_labels']}' holds no labels: MNIST's {which} files "
                                     "hold examples; get them again.")
-        check_labels(labels, 10, self.files[f"{which}_labels"], "labels")
+        fmt.check_labels(labels, 10, where=f"'{self.files[f'{which}_labels']}'", fix=RELABEL,
+                         error=SourceFormatError)
         return labels
 
     def _images(self, which: str) -> np.ndarray:
