@@ -393,19 +393,13 @@ def _output_dir(out: Path, *, given: bool = True) -> Path:
     from arena import hub
 
     target = out.expanduser().resolve()
-    store = hub.home().expanduser().resolve()
     fix = ("Pass a new or empty directory, or no --out to write to the local store." if given else
            f"Its place in the store is taken by what an earlier, interrupted import left: move {out} "
            "away, or pass --out DIR.")
     what = f"--out {out}" if given else f"The store's place for this import, {out},"
-    if target == store or target in store.parents:
-        where = "is" if target == store else "holds"
-        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
-    for folder in (target, *target.parents):
-        if (folder / fmt.MANIFEST_NAME).is_file():
-            if folder == target:
-                raise ConfigError(f"'{out}' already holds a dataset; pass another --out or delete it first.")
-            raise ConfigError(f"--out {out} lies inside the dataset {folder}. {fix}")
+    hub.check_output_place(target, out, fix)
+    if (target / fmt.MANIFEST_NAME).is_file():
+        raise ConfigError(f"'{out}' already holds a dataset; pass another --out or delete it first.")
     if not target.exists() and not target.is_symlink():
         return target
     if not target.is_dir():

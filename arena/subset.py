@@ -143,18 +143,15 @@ def require_intact(files: fmt.DatasetFiles, entries, *, making: str) -> None:
 
 
 def _output_dir(out: str | os.PathLike, parent: Path) -> Path:
-    """``out`` made absolute, refused if it is the parent dataset's or the store's place."""
+    """``out`` made absolute, refused if it is the parent dataset's or the store's place, or inside a dataset."""
     from arena import hub
 
-    target = Path(out).expanduser().resolve()
-    parent, store = parent.resolve(), hub.home().resolve()
+    target, parent = Path(out).expanduser().resolve(), parent.resolve()
     fix = "Pass a new or empty directory, or no --out to write to the local store."
     if target == parent or parent in target.parents or target in parent.parents:
         where = "is" if target == parent else "lies inside" if parent in target.parents else "holds"
         raise ConfigError(f"--out {out} {where} the dataset the subset is drawn from ({parent}). {fix}")
-    if target == store or target in store.parents:
-        where = "is" if target == store else "holds"
-        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
+    hub.check_output_place(target, out, fix)
     return target
 
 

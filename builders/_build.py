@@ -180,15 +180,9 @@ def check_out(out) -> None:
     Raises:
         ConfigError: in one line, naming what is in the way.
     """
-    target, store = Path(out).expanduser().resolve(), hub.home().expanduser().resolve()
+    target = Path(out).expanduser().resolve()
     fix = "Pass a new or empty directory, or no --out to build into the local store."
-    if target == store or target in store.parents:
-        where = "is" if target == store else "holds"
-        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
-    inside = next((d for d in target.parents if (d / fmt.MANIFEST_NAME).is_file()), None)
-    if inside is not None:
-        raise ConfigError(f"--out {out} lies inside the dataset {inside}; a build would mix its files with "
-                          f"that dataset's. {fix}")
+    hub.check_output_place(target, out, fix)
     if not target.exists():
         return
     if not target.is_dir():

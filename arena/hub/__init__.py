@@ -72,6 +72,7 @@ from arena.hub._raw import download_snapshot
 from arena.hub._registry import REGISTRY_ENV, Entry, Release, home_registry, registry
 from arena.hub._store import (
     HOME_ENV,
+    check_output_place,
     home,
     is_offline,
     local_names,
@@ -95,6 +96,7 @@ __all__ = [
     "RegistryError",
     "Release",
     "cached",
+    "check_output_place",
     "check_target",
     "download",
     "download_snapshot",

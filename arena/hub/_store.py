@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from arena import format as fmt
-from arena.errors import ArenaError, UnsafePathError
+from arena.errors import ArenaError, ConfigError, UnsafePathError
 from arena.hub._errors import BusyError, RegistryError
 
 HOME_ENV = "ARENA_HOME"
@@ -34,6 +34,24 @@ def home() -> Path:
 def local_path(name: str, version: str) -> Path:
     """Where dataset ``name`` at ``version`` lives in the local store (checked by :func:`path_inside`)."""
     return path_inside(home() / "datasets", name, version)
+
+
+def check_output_place(target: Path, out, fix: str) -> None:
+    """Refuse ``target`` (an absolute path) as the place of a new dataset written by a command:
+    the local store or a folder holding it (only the store's own layout goes there), or a folder
+    inside a dataset (its files would mix with that dataset's).
+
+    Raises:
+        ConfigError: in one line naming ``out`` (as the user gave it) and ending with ``fix``.
+    """
+    store = home().expanduser().resolve()
+    if target == store or target in store.parents:
+        where = "is" if target == store else "holds"
+        raise ConfigError(f"--out {out} {where} the local store ({store}, $ARENA_HOME). {fix}")
+    inside = next((d for d in target.parents if (d / fmt.MANIFEST_NAME).is_file()), None)
+    if inside is not None:
+        raise ConfigError(f"--out {out} lies inside the dataset {inside}; its files would mix with that "
+                          f"dataset's. {fix}")
 
 
 def path_inside(root: Path, *parts: str) -> Path:
