@@ -198,8 +198,13 @@ class GraphSpec:
 
     def to_graph(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Parameters ``(..., P)`` -> ``(nodes (..., N, node_dim), edges (..., E, edge_dim))``."""
-        params = np.asarray(params)
+        try:
+            params = np.asarray(params)
+        except ValueError:  # a ragged nest of lists
+            params = np.asarray(None)
         self._check_params(params.shape)
+        if params.dtype.kind not in "biuf":
+            raise ConfigError(f"Expected numeric flat parameters (..., {self.num_params}); got dtype {params.dtype}.")
         padded = np.concatenate([params, np.zeros((*params.shape[:-1], 1), params.dtype)], axis=-1)
         return padded[..., self.node_index], padded[..., self.edge_param_index]
 

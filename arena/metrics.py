@@ -40,6 +40,7 @@ def pixel_centres(height: int, width: int) -> np.ndarray:
     left to right, both in [-1, 1] with the image's outer edges at -1 and 1, so pixel ``(i, j)``
     sits at ``(-1 + (2i + 1)/height, -1 + (2j + 1)/width)``. Rows are in C order (row-major).
     """
+    _check_size(height, width, 1)
     rows = -1.0 + (2.0 * np.arange(height) + 1.0) / height
     cols = -1.0 + (2.0 * np.arange(width) + 1.0) / width
     grid = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1)
@@ -52,6 +53,7 @@ def pixel_midpoints(height: int, width: int) -> np.ndarray:
     Point ``(i, j)`` lies between pixels ``(i, j)`` and ``(i+1, j+1)``, at fractional pixel
     position ``(i + 0.5, j + 0.5)``, strictly inside the image.
     """
+    _check_size(height, width, 1)  # 1: no midpoints, an empty set
     rows = -1.0 + (2.0 * np.arange(height - 1) + 2.0) / height
     cols = -1.0 + (2.0 * np.arange(width - 1) + 2.0) / width
     grid = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1)
@@ -68,6 +70,12 @@ def midpoint_targets(images):
     )
     lead = mid.shape[:-3]
     return mid.reshape(*lead, -1, mid.shape[-1])
+
+
+def _check_size(height, width, least: int) -> None:
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigError(f"An image {name} must be an integer >= {least} here; got {value!r}.")
 
 
 def mse(pred, target, *, axis=None):

@@ -8,13 +8,19 @@ hidden layers, neural graph, numpy forward pass, fit-a-nef names) is its module 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from arena import nef
+from arena.errors import ConfigError
 from arena.layout import Layout
+
+SINES = ("auto", "poly", "xla")  # arena.fields._sine.resolve_pi's choices
 
 Params = dict[str, jax.Array]
 
@@ -56,6 +62,48 @@ def layout_of(field) -> Layout:
     field's ``__post_init__`` calls it to check them.
     """
     return nef.get(field.arch).layout(hparams_of(field), field.in_dim, field.out_dim)
+
+
+def check_hparams(field, positive: tuple[str, ...] = ()) -> None:
+    """Refuse an unknown ``sine`` and, for each name in ``positive``, a value that is not a finite
+    number > 0 (a frequency or scale: NaN would make NaN parameters, 0 a division by zero). The
+    integer sizes are checked by the layout (:mod:`arena.nef`)."""
+    if field.sine not in SINES:
+        raise ConfigError(f"Unknown sine implementation {field.sine!r}; use one of {', '.join(SINES)}.")
+    for name in positive:
+        value = getattr(field, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{type(field).__name__} needs {name} to be a finite number > 0; got {value!r}.")
+
+
+def check_key(field, key) -> None:
+    """Refuse an ``init`` key that is not a JAX PRNG key (an int seed, say), naming what to pass."""
+    if not (hasattr(key, "dtype") and hasattr(key, "shape")):
+        raise ConfigError(f"{type(field).__name__}.init takes a JAX PRNG key such as jax.random.key(0); "
+                          f"got {key!r:.60}.")
+
+
+def check_apply(field, params, coords) -> None:
+    """Refuse, when ``apply`` is called or traced (shapes only: nothing runs per step), parameters
+    that are not one NeF of this field's layout and coordinates that are not ``(..., in_dim)``."""
+    layout = field.layout()
+    if not isinstance(params, Mapping):
+        raise ConfigError(
+            f"{type(field).__name__}.apply takes params {{name: array}} as init returns them; got "
+            f"{type(params).__name__} of shape {getattr(params, 'shape', None)}. A flat row (P,) becomes "
+            "that with field.layout().unflatten(row)."
+        )
+    for name, shape in layout:
+        got = getattr(params.get(name), "shape", None)
+        if got is None or tuple(got) != shape:
+            raise ConfigError(
+                f"These params are not one NeF of {type(field).__name__}(hparams {field.hparams()}): "
+                f"'{name}' has shape {None if got is None else tuple(got)}, its layout {shape}."
+            )
+    shape = getattr(coords, "shape", None)
+    if shape is None or tuple(shape[-1:]) != (field.in_dim,):
+        raise ConfigError(f"{type(field).__name__}.apply takes coordinates as an array (..., {field.in_dim}); got "
+                          f"{'shape ' + str(tuple(shape)) if shape is not None else type(coords).__name__}.")
 
 
 def uniform(key, shape, bound):

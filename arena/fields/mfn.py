@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from arena.fields import _sine
-from arena.fields._base import Params, dense, hparams_of, layout_of, uniform
+from arena.fields._base import Params, check_apply, check_hparams, check_key, dense, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
 
@@ -42,12 +42,14 @@ class MFN:
     sine: Literal["auto", "poly", "xla"] = "auto"
 
     def __post_init__(self):
+        check_hparams(self, positive=("input_scale",))
         self.layout()  # arena.nef.mfn checks the hyperparameters
 
     def layout(self) -> Layout:
         return layout_of(self)
 
     def init(self, key: jax.Array) -> Params:
+        check_key(self, key)
         layout, k = self.layout(), self.filters
         keys = jax.random.split(key, 3 * k)
         w_bound = math.sqrt(self.input_scale / (k - 1))
@@ -62,6 +64,7 @@ class MFN:
         return params
 
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:
+        check_apply(self, params, coords)
         sinpi = _sine.resolve_pi(self.sine)
 
         def filt(i):  # sin(x w + phi) = sinpi((x w + phi) / pi)

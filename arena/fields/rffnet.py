@@ -9,9 +9,11 @@ from typing import ClassVar, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from arena.fields import _sine
-from arena.fields._base import Params, dense, hparams_of, layout_of, uniform
+from arena.errors import ConfigError
+from arena.fields._base import Params, check_apply, check_hparams, check_key, dense, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
 
@@ -42,12 +44,16 @@ class RFFNet:
     sine: Literal["auto", "poly", "xla"] = "auto"
 
     def __post_init__(self):
+        check_hparams(self, positive=("std",))
+        if not isinstance(self.learnable_embedding, (bool, np.bool_)):
+            raise ConfigError(f"RFFNet's learnable_embedding must be True or False; got {self.learnable_embedding!r}.")
         self.layout()  # arena.nef.rffnet checks the hyperparameters
 
     def layout(self) -> Layout:
         return layout_of(self)
 
     def init(self, key: jax.Array) -> Params:
+        check_key(self, key)
         layout = self.layout()
         keys = jax.random.split(key, self.layers + 1)
         b = jax.random.normal(keys[0], layout.shape("embedding.weight"), jnp.float32)
@@ -59,6 +65,7 @@ class RFFNet:
         return params
 
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:
+        check_apply(self, params, coords)
         b = params["embedding.weight"]
         if not self.learnable_embedding:
             b = jax.lax.stop_gradient(b)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from arena.errors import ConfigError
 from arena.fields import _dense, _sine
-from arena.fields._base import Params, hparams_of, layout_of, uniform
+from arena.fields._base import Params, check_apply, check_hparams, check_key, hparams_of, layout_of, uniform
 from arena.layout import Layout
 
 DENSE = (*_dense.KINDS, "pallas")  # the CPU kernel's choices, and the Pallas step on GPUs
@@ -60,12 +60,14 @@ class Siren:
         if self.dense not in DENSE:
             raise ConfigError(f"Unknown dense implementation '{self.dense}'; use one of {', '.join(DENSE)} "
                               "(pallas: SIREN's fused GPU step).")
+        check_hparams(self, positive=("omega0",))
         self.layout()  # arena.nef.siren checks the hyperparameters
 
     def layout(self) -> Layout:
         return layout_of(self)
 
     def init(self, key: jax.Array) -> Params:
+        check_key(self, key)
         layout = self.layout()
         keys = jax.random.split(key, self.layers)
         params = {}
@@ -77,6 +79,10 @@ class Siren:
         return params
 
     def apply(self, params: Params, coords: jax.Array) -> jax.Array:
+        check_apply(self, params, coords)
+        if coords.ndim != 2:  # coordinates (..., in_dim): a batch of points, as the other fields take
+            lead = coords.shape[:-1]
+            return Siren.apply(self, params, coords.reshape(-1, self.in_dim)).reshape(*lead, self.out_dim)
         sinpi = _sine.resolve_pi(self.sine)
         scale = self.omega0 / math.pi  # sin(omega0 z) = sinpi(scale z): folded into W and b
         # feature-major inside (activations (width, points)): measured ~15 % faster under vmap

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 from arena.errors import ConfigError
 
@@ -19,6 +20,9 @@ INITS = ("shared", "random")
 # lets a GPU round the products' operands to TF32 (faster, coarser fits). CPUs compute float32
 # either way (and the CPU kernel is float32 whatever is asked).
 PRECISIONS = ("float32", "tensorfloat32")
+# The largest values a fit can use (the builders' --set refuses the same, builders/_recipe.py):
+MAX_STEPS = 2**31 - 1  # JAX counts steps in 32-bit integers
+MAX_SEED = 2**32 - 1  # JAX keeps a seed's low 32 bits: 2**32 would fit as 0 does, -1 as 2**32 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +68,49 @@ def make_config(**settings) -> FitConfig:
         raise ConfigError(f"Unknown init '{c.init}'; choose one of {list(INITS)}.")
     if c.precision not in PRECISIONS:
         raise ConfigError(f"Unknown matmul precision '{c.precision}'; choose one of {list(PRECISIONS)}.")
-    if c.steps < 1 or c.check_every < 1:
-        raise ConfigError(f"steps and check_every must be >= 1; got {c.steps}, {c.check_every}.")
-    if not (math.isfinite(c.lr) and c.lr > 0) or not math.isfinite(c.weight_decay):
-        raise ConfigError(f"lr must be a positive number and weight_decay finite; got {c.lr}, {c.weight_decay}.")
+    steps = integer("steps", c.steps, 1, MAX_STEPS)
+    check_every = integer("check_every", c.check_every, 1, MAX_STEPS)
+    lr, weight_decay = real("lr", c.lr), real("weight_decay", c.weight_decay)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a positive finite number; got {c.lr!r}.")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"weight_decay must be a finite number >= 0; got {c.weight_decay!r}.")
     if c.optimizer == "adam" and c.weight_decay:
         raise ConfigError("Adam has no weight decay: use optimizer='adamw' with weight_decay.")
+    target = None if c.target is None else real("target", c.target)
+    if target is not None and not math.isfinite(target):
+        raise ConfigError(f"target must be a finite quality (PSNR in dB, or IoU) or None; got {c.target!r}.")
     return dataclasses.replace(
-        c, steps=int(c.steps), lr=float(c.lr), weight_decay=float(c.weight_decay), seed=int(c.seed),
-        target=None if c.target is None else float(c.target), check_every=int(c.check_every),
+        c, steps=steps, lr=lr, weight_decay=weight_decay, seed=check_seed(c.seed), target=target,
+        check_every=check_every,
     )
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, or a :class:`ConfigError`: a seed is an integer from 0 to :data:`MAX_SEED`."""
+    if not _whole(seed) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}; got {seed!r} (JAX keeps 32 bits of "
+                          "a seed, so others would repeat one of these).")
+    return int(seed)
+
+
+def integer(name: str, value, low: int, high: int) -> int:
+    """``value`` as an int from ``low`` to ``high`` (a float only when whole), or a :class:`ConfigError`."""
+    if not _whole(value) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}; got {value!r}.")
+    return int(value)
+
+
+def _whole(value) -> bool:
+    """An integer, or a float with a whole value; not a bool, a string or None."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())
+
+
+def real(name: str, value) -> float:
+    """``value`` as a float, or a :class:`ConfigError` when it is not a number (a string, None, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
+    return float(value)

@@ -12,7 +12,7 @@ import math
 import time
 import queue
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -22,7 +22,7 @@ from arena import _xla
 from arena._progress import Bar as ProgressBar
 from arena.errors import ConfigError
 from arena.fit import _engine
-from arena.fit._config import FitConfig, make_config
+from arena.fit._config import FitConfig, check_seed, integer, make_config
 from arena.fit.tasks import ImageTask, ShapeTask
 from arena.layout import Layout
 
@@ -33,6 +33,8 @@ ACCELERATOR_BUDGET_FRACTION = 0.25
 # The default block is evened out over the blocks in steps of this fraction of the budget's
 # block, so padding the last block wastes little and few block shapes get compiled.
 _BLOCK_GRAIN = 16
+# NeF indices travel to the device as int32 (the keys of random initialisation and point sampling)
+MAX_INDEX = 2**31 - 1
 
 
 @dataclasses.dataclass
@@ -75,7 +77,8 @@ class FitResult:
 
 def shared_init(field, seed: int) -> np.ndarray:
     """The shared initialisation a fit with ``init="shared"`` and ``seed`` starts every NeF from, ``(P,)``."""
-    params = _engine.shared_init(field, seed)
+    _check_field(field)
+    params = _engine.shared_init(field, check_seed(seed))
     return field.layout().flatten({k: np.asarray(v) for k, v in params.items()})
 
 
@@ -108,6 +111,8 @@ def even_block(n: int, cap: int, num_devices: int = 1) -> int:
     most 17 block shapes per device whatever ``n`` is. Without this, 70,000 NeFs in blocks of
     20,000 fit 80,000 (the last block padded): 12.5 % of the work wasted.
     """
+    for name, value in (("n", n), ("cap", cap), ("num_devices", num_devices)):
+        integer(name, value, 1, 2**63 - 1)
     blocks = math.ceil(n / cap)
     blocks = math.ceil(blocks / num_devices) * num_devices
     grain = math.ceil(cap / _BLOCK_GRAIN)
@@ -176,16 +181,26 @@ def fit(
     t0 = time.perf_counter()
     config = make_config(steps=steps, lr=lr, optimizer=optimizer, weight_decay=weight_decay, init=init,
                          seed=seed, target=target, check_every=check_every, precision=precision)
+    _check_field(field)
+    _check_task(task)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"data must be the dict task.prepare(...) returns; got {type(data).__name__}. "
+                          "Or use fit_images / fit_shapes, which prepare it.")
+    dims = getattr(task, "field_dims", None)
+    if dims is not None:
+        _check_dims(field, *dims)
+    if hasattr(task, "check"):
+        task.check(data)
     n = _num_signals(data)
-    indices = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
-    if indices.shape != (n,):
-        raise ConfigError(f"indices must have shape ({n},); got {indices.shape}.")
+    indices = _indices(indices, n)
+    chunk_size = None if chunk_size is None else integer("chunk_size", chunk_size, 1, MAX_INDEX)
+    memory_budget = None if memory_budget is None else integer("memory_budget", memory_budget, 1, 2**63 - 1)
     if distributed or (distributed is None and jax.process_count() > 1):
         lo, hi = process_range(n)
         data, indices, n = {k: v[lo:hi] for k, v in data.items()}, indices[lo:hi], hi - lo
     if devices is None:
         _xla.hint_once(jax.local_devices())  # a multi-core CPU without use_all_cores(): say so once
-    devices = tuple(jax.local_devices() if devices is None else devices)
+    devices = _devices(jax.local_devices() if devices is None else devices)
     block = chunk_size or default_block(field, task, n, devices, memory_budget)
     devices = devices[: math.ceil(n / block)]  # compile only for devices that get work
     data_spec = tuple((k, (block, *v.shape[1:]), v.dtype) for k, v in sorted(data.items()))
@@ -274,6 +289,7 @@ def fit_images(field, images, *, mean=None, std=None, **kwargs) -> FitResult:
     :func:`fit` for the other keyword arguments, and :class:`ImageTask` for coordinates and
     normalisation.
     """
+    _check_field(field)
     task = ImageTask.for_images(images, mean=mean, std=std)
     _check_dims(field, 2, task.channels)
     return fit(field, task, task.prepare(images), **kwargs)
@@ -293,9 +309,60 @@ def fit_shapes(
 ) -> FitResult:
     """Fit one occupancy NeF per shape from its point pool; see :class:`ShapeTask`."""
     task = ShapeTask(points_per_step=points_per_step)
+    _check_field(field)
     _check_dims(field, 3, 1)
     data = task.prepare(points, occupancy, eval_points, eval_occupancy, offgrid_points, offgrid_occupancy)
     return fit(field, task, data, **kwargs)
+
+
+def _check_field(field) -> None:
+    if isinstance(field, type):
+        raise ConfigError(f"Pass a field, not its class: e.g. fields.{field.__name__}(hidden=32), not "
+                          f"fields.{field.__name__}.")
+    missing = [a for a in ("in_dim", "out_dim", "layout", "init", "apply") if not hasattr(field, a)]
+    if missing:
+        raise ConfigError(f"Expected a field of arena.fields, e.g. fields.Siren(hidden=32, omega0=9.0); got "
+                          f"{type(field).__name__}, which has no {', '.join(missing)}.")
+
+
+def _check_task(task) -> None:
+    if isinstance(task, type):
+        raise ConfigError(f"Pass a task, not its class: e.g. {task.__name__}.for_images(images) or "
+                          "ShapeTask(points_per_step=8192).")
+    missing = [a for a in ("prepare", "loss", "metrics", "metric_names", "points_per_step") if not hasattr(task, a)]
+    if missing:
+        raise ConfigError(f"Expected a task (arena.fit.ImageTask or ShapeTask); got {type(task).__name__}, "
+                          f"which has no {', '.join(missing)}.")
+
+
+def _indices(indices, n: int) -> np.ndarray:
+    """The NeFs' global indices, ``(n,)`` int64 from 0 to :data:`MAX_INDEX` (default ``0..n-1``)."""
+    if indices is None:
+        return np.arange(n, dtype=np.int64)
+    try:
+        raw = np.asarray(indices)
+    except ValueError:  # a ragged nest of lists
+        raw = np.asarray(None)
+    if raw.shape != (n,):
+        raise ConfigError(f"indices must have shape ({n},); got {raw.shape}.")
+    whole = raw.dtype.kind in "iu" or (raw.dtype.kind == "f" and np.isfinite(raw).all()
+                                        and (raw == np.round(raw)).all())
+    if not whole or raw.min() < 0 or raw.max() > MAX_INDEX:
+        bad = raw if not whole else raw[(raw < 0) | (raw > MAX_INDEX)]
+        raise ConfigError(f"indices must be integers from 0 to {MAX_INDEX} (the NeFs' global indices: keys of "
+                          f"their random init and point draws); got {bad.flat[0].item()!r} ({raw.dtype}).")
+    return raw.astype(np.int64)
+
+
+def _devices(given) -> tuple:
+    try:
+        devices = tuple(given)
+    except TypeError:
+        devices = ()
+    if not devices or not all(isinstance(d, jax.Device) for d in devices):
+        raise ConfigError(f"devices must be a non-empty list of JAX devices, e.g. jax.local_devices()[:1]; got "
+                          f"{given!r:.120}.")
+    return devices
 
 
 def _check_dims(field, in_dim: int, out_dim: int) -> None:

@@ -8,6 +8,8 @@ Everything below ``prepare`` is written for one NeF and batched by the fitter wi
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import ClassVar
 
 import jax
@@ -42,6 +44,18 @@ class ImageTask:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+    def __post_init__(self):
+        sizes = (self.height, self.width, self.channels)
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in sizes):
+            raise ConfigError(f"An image task needs height, width and channels >= 1; got {sizes}.")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != self.channels or not all(isinstance(v, numbers.Real) and math.isfinite(v)
+                                                       for v in values):
+                raise ConfigError(f"Image {name} must be {self.channels} finite number(s), one per channel; "
+                                  f"got {values}.")
+        if any(s <= 0 for s in self.std):
+            raise ConfigError(f"Image std must be positive per channel; got {self.std}.")
+
     @classmethod
     def for_images(cls, images: np.ndarray, *, mean=None, std=None) -> ImageTask:
         """The task for ``images`` ``(N, H, W)`` or ``(N, H, W, C)``, uint8 or floats in [0, 1].
@@ -54,19 +68,33 @@ class ImageTask:
         """
         images = _as_unit_images(images)
         n, h, w, c = images.shape
+        if min(n, h, w, c) < 1:
+            raise ConfigError(f"Nothing to fit: images need at least one image, pixel and channel; got shape "
+                              f"{images.shape}.")
         if mean is None or std is None:
             own_mean, own_std = image_stats(images)
             mean = own_mean if mean is None else mean
             std = own_std if std is None else std
-        mean = tuple(float(v) for v in np.broadcast_to(np.asarray(mean, np.float64), (c,)))
-        std = tuple(float(v) for v in np.broadcast_to(np.asarray(std, np.float64), (c,)))
-        if any(s <= 0 for s in std):
-            raise ConfigError(f"Image std must be positive per channel; got {std}.")
-        return cls(height=h, width=w, channels=c, mean=mean, std=std)
+        return cls(height=h, width=w, channels=c, mean=_per_channel("mean", mean, c),
+                   std=_per_channel("std", std, c))
 
     @property
     def points_per_step(self) -> int:
         return self.height * self.width
+
+    @property
+    def field_dims(self) -> tuple[int, int]:
+        """``(in_dim, out_dim)`` of the fields this task fits: 2-D coordinates to the channels."""
+        return 2, self.channels
+
+    def check(self, data) -> None:
+        """Refuse ``data`` that is not what :meth:`prepare` makes for this task (:func:`arena.fit.fit`'s input)."""
+        want = (self.height * self.width, self.channels)
+        values = data.get("values") if set(data) == {"values"} else None
+        if getattr(values, "ndim", 0) != 3 or tuple(values.shape[1:]) != want:
+            got = {k: getattr(v, "shape", type(v).__name__) for k, v in data.items()}
+            raise ConfigError(f"This image task fits data {{'values': (N, {want[0]}, {want[1]})}}; got {got}. "
+                              "Pass task.prepare(images), or use fit_images.")
 
     def describe(self) -> dict:
         return {
@@ -141,8 +169,21 @@ def image_stats(images) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
+def _per_channel(name: str, value, channels: int) -> tuple[float, ...]:
+    """``mean`` or ``std`` as one float per channel: one number for every channel, or one each."""
+    try:
+        values = np.asarray(value, np.float64)
+        return tuple(float(v) for v in np.broadcast_to(values, (channels,)))
+    except (TypeError, ValueError):
+        raise ConfigError(f"Image {name} must be one number, or one per channel ({channels}), on the [0, 1] "
+                          f"scale; got {value!r}.") from None
+
+
 def _as_unit_images(images) -> np.ndarray:
-    images = np.asarray(images)
+    try:
+        images = np.asarray(images)
+    except ValueError:  # a ragged nest of lists
+        raise ConfigError("Images must be an array (N, H, W) or (N, H, W, C); got lists of unequal sizes.") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
@@ -152,8 +193,16 @@ def _as_unit_images(images) -> np.ndarray:
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
     if not np.issubdtype(images.dtype, np.floating):
-        raise ConfigError(f"Images must be uint8 or floats in [0, 1]; got dtype {images.dtype}.")
-    if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
+        raise ConfigError(f"Images must be uint8 or floats in [0, 1]; got dtype {images.dtype}. Convert them "
+                          "first: images.astype(np.uint8) for values 0 to 255, else divide floats by the maximum.")
+    finite = np.isfinite(images)
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ConfigError(
+            f"Images hold {int(finite.size - finite.sum())} NaN or infinite value(s), the first at (image, row, "
+            f"column, channel) {first}; replace them or leave those images out."
+        )
+    if images.size and (images.min() < 0 or images.max() > 1):
         raise ConfigError(
             f"Float images must lie in [0, 1]; got values in [{images.min()}, {images.max()}]. "
             "Divide by the maximum value (255 for 8-bit) first."
@@ -180,10 +229,25 @@ class ShapeTask:
     points_per_step: int = 8192
 
     def __post_init__(self):
-        if self.points_per_step < 2 or self.points_per_step % 2:
+        pps = self.points_per_step
+        if isinstance(pps, bool) or not isinstance(pps, numbers.Integral) or pps < 2 or pps % 2:
             raise ConfigError(
-                f"points_per_step must be an even number >= 2; got {self.points_per_step}."
+                f"points_per_step must be an even number >= 2; got {self.points_per_step!r}."
             )
+
+    @property
+    def field_dims(self) -> tuple[int, int]:
+        """``(in_dim, out_dim)`` of the fields this task fits: 3-D points to one occupancy logit."""
+        return 3, 1
+
+    def check(self, data) -> None:
+        """Refuse ``data`` that is not what :meth:`prepare` makes (:func:`arena.fit.fit`'s input)."""
+        want = {"points": 3, "occupancy": 2, "num_inside": 1, "eval_points": 3, "eval_occupancy": 2,
+                "offgrid_points": 3, "offgrid_occupancy": 2}
+        if set(data) != set(want) or any(getattr(data[k], "ndim", None) != d for k, d in want.items()):
+            got = {k: getattr(v, "shape", type(v).__name__) for k, v in data.items()}
+            raise ConfigError(f"This shape task fits the data task.prepare(...) makes, {sorted(want)}; got {got}. "
+                              "Pass task.prepare(...), or use fit_shapes.")
 
     def describe(self) -> dict:
         return {
@@ -195,13 +259,12 @@ class ShapeTask:
     def prepare(
         self, points, occupancy, eval_points, eval_occupancy, offgrid_points, offgrid_occupancy
     ) -> dict[str, np.ndarray]:
-        points = np.asarray(points, np.float32)
-        occupancy = np.asarray(occupancy, bool)
-        if points.ndim != 3 or points.shape[-1] != 3 or occupancy.shape != points.shape[:2]:
-            raise ConfigError(
-                f"Shape pools must be points (N, M, 3) with occupancy (N, M); got "
-                f"{points.shape} and {occupancy.shape}."
-            )
+        points, occupancy = _point_set("pool", points, occupancy)
+        eval_points, eval_occupancy = _point_set("eval", eval_points, eval_occupancy)
+        offgrid_points, offgrid_occupancy = _point_set("offgrid", offgrid_points, offgrid_occupancy)
+        counts = {"points": len(points), "eval_points": len(eval_points), "offgrid_points": len(offgrid_points)}
+        if len(set(counts.values())) != 1:
+            raise ConfigError(f"Every point set needs one entry per shape; got {counts} shapes.")
         # inside points first, so a balanced batch is two index ranges
         order = np.argsort(~occupancy, axis=1, kind="stable")
         points = np.take_along_axis(points, order[..., None], axis=1)
@@ -210,10 +273,10 @@ class ShapeTask:
             "points": points,
             "occupancy": occupancy,
             "num_inside": occupancy.sum(axis=1).astype(np.int32),
-            "eval_points": np.asarray(eval_points, np.float32),
-            "eval_occupancy": np.asarray(eval_occupancy, bool),
-            "offgrid_points": np.asarray(offgrid_points, np.float32),
-            "offgrid_occupancy": np.asarray(offgrid_occupancy, bool),
+            "eval_points": eval_points,
+            "eval_occupancy": eval_occupancy,
+            "offgrid_points": offgrid_points,
+            "offgrid_occupancy": offgrid_occupancy,
         }
 
     def draw(self, data, key) -> jax.Array:
@@ -263,3 +326,33 @@ class ShapeTask:
             "iou": score(data["eval_points"], data["eval_occupancy"]),
             "iou_offgrid": score(data["offgrid_points"], data["offgrid_occupancy"]),
         }
+
+
+def _point_set(name: str, points, occupancy) -> tuple[np.ndarray, np.ndarray]:
+    """One labelled point set of :meth:`ShapeTask.prepare`: finite points ``(N, M, 3)`` float32, M >= 1,
+    and their occupancy ``(N, M)`` bool from booleans or 0/1 values."""
+    try:
+        points = np.asarray(points, np.float32)
+        labels = np.asarray(occupancy)
+    except (TypeError, ValueError):
+        raise ConfigError(f"The {name} points must be a numeric array (N, M, 3) with occupancy (N, M); got "
+                          f"{type(points).__name__} and {type(occupancy).__name__}.") from None
+    if points.ndim != 3 or points.shape[-1] != 3 or labels.shape != points.shape[:2] or points.shape[1] < 1:
+        raise ConfigError(
+            f"Shape point sets ({name}) must be points (N, M, 3), M >= 1, with occupancy (N, M); got "
+            f"{points.shape} and {labels.shape}."
+        )
+    if not np.isfinite(points).all():
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(points))[0][:2])
+        raise ConfigError(f"The {name} points hold NaN or infinite coordinates, the first at (shape, point) "
+                          f"{first}; leave those points out.")
+    if labels.dtype != bool:
+        if labels.dtype.kind not in "iuf" or not np.isin(labels, (0, 1)).all():
+            raise ConfigError(
+                f"The {name} occupancy must be booleans or 0/1 (inside/outside); got dtype {labels.dtype}"
+                + (f" with values other than 0 and 1, e.g. {labels[~np.isin(labels, (0, 1))].flat[0].item()!r}"
+                   if labels.dtype.kind in "iuf" else "")
+                + ". Threshold probabilities or distances first (e.g. occupancy > 0.5)."
+            )
+        labels = labels.astype(bool)
+    return points, labels

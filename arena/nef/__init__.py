@@ -42,7 +42,7 @@ import numpy as np
 from arena import format as fmt
 from arena.errors import ConfigError
 from arena.layout import Layout
-from arena.nef import mfn, rffnet, siren
+from arena.nef import _common, mfn, rffnet, siren
 from arena.nef._common import (
     Architecture,
     Foreign,
@@ -147,7 +147,8 @@ class FieldInfo:
         arch = get(field.get("arch"))
         hparams = dict(field.get("hparams") or {})
         if "in_dim" in field and "out_dim" in field:
-            in_dim, out_dim = int(field["in_dim"]), int(field["out_dim"])
+            in_dim, out_dim = (_common.whole(field[k], f"The manifest's field.{k} must be an integer")
+                               for k in ("in_dim", "out_dim"))
         else:
             in_dim, out_dim = _dims(arch, layout, hparams)
         return cls(arch.name, layout, hparams, in_dim, out_dim)
@@ -226,10 +227,20 @@ class FieldInfo:
                 "needs the manifest's field.arch."
             )
         forward = self.architecture.forward
-        tensors = {k: np.asarray(v, np.float32) for k, v in self.layout.unflatten(np.asarray(flat)).items()}
+        try:
+            flat = np.asarray(flat, np.float32)
+        except (TypeError, ValueError):
+            flat = np.asarray(None)
+        if flat.shape != (self.num_params,):
+            raise ConfigError(f"A NeF is one parameter row of shape ({self.num_params},); got shape {flat.shape}. "
+                              "Take one row, e.g. split.params[i].")
+        tensors = dict(self.layout.unflatten(flat))
 
         def field(coords) -> np.ndarray:
-            coords = np.asarray(coords, np.float32)
+            try:
+                coords = np.asarray(coords, np.float32)
+            except (TypeError, ValueError):
+                coords = np.asarray(None)
             if coords.shape[-1:] != (self.in_dim,):
                 raise ConfigError(
                     f"This NeF takes coordinates of shape (..., {self.in_dim}); got {coords.shape}."
@@ -276,7 +287,7 @@ def dense_layers(params: np.ndarray, target: Target) -> tuple[list[np.ndarray], 
     """The dense stack of flat parameters ``(..., P)``: ``(weights, biases)``, per layer
     ``(..., in, out)`` and ``(..., out)`` views of ``params``."""
     info = field_info(target)
-    tensors = info.layout.unflatten(params)
+    tensors = info.layout.unflatten(params if hasattr(params, "shape") else np.asarray(params))
     return [tensors[w] for w, _ in info.dense_stack], [tensors[b] for _, b in info.dense_stack]
 
 

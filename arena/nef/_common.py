@@ -7,6 +7,8 @@ from there.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -118,6 +120,21 @@ def hparam(hparams: Mapping[str, Any], key: str, arch: str) -> Any:
             f"A {arch} needs the hyperparameter '{key}' (field.hparams.{key} in a manifest); "
             f"got {sorted(hparams)}."
         ) from None
+
+
+def whole(value, need: str) -> int:
+    """``value`` as an int (an integer, or a float with a whole value), or a :class:`ConfigError`
+    ``"<need>; got <value>."``: never a string, a bool or None read as a size."""
+    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) or (
+            isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())):
+        raise ConfigError(f"{need}; got {value!r}.")
+    return int(value)
+
+
+def sizes(hparams: Mapping[str, Any], keys: Sequence[str], arch: str, in_dim, out_dim) -> list[int]:
+    """The integer hyperparameters ``keys`` of ``arch`` (:func:`hparam`), then ``in_dim`` and ``out_dim``."""
+    named = [(key, hparam(hparams, key, arch)) for key in keys] + [("in_dim", in_dim), ("out_dim", out_dim)]
+    return [whole(value, f"A {arch} needs an integer {key}") for key, value in named]
 
 
 def dense_entries(prefix: str, widths: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:

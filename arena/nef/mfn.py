@@ -29,16 +29,16 @@ from arena.nef._common import (
     dense,
     dense_chain,
     depth,
-    hparam,
     is_chain,
     sinpi,
+    sizes,
 )
 
 NAME = "mfn"
 
 
 def layout(hparams: Mapping[str, Any], in_dim: int, out_dim: int) -> Layout:
-    h, k = int(hparam(hparams, "hidden", NAME)), int(hparam(hparams, "filters", NAME))
+    h, k, in_dim, out_dim = sizes(hparams, ("hidden", "filters"), NAME, in_dim, out_dim)
     if k < 2:
         raise ConfigError(f"MFN needs filters >= 2 (got {k}).")
     if min(h, in_dim, out_dim) < 1:

@@ -28,16 +28,16 @@ from arena.nef._common import (
     dense_chain,
     dense_entries,
     depth,
-    hparam,
     is_chain,
     sinpi,
+    sizes,
 )
 
 NAME = "rffnet"
 
 
 def layout(hparams: Mapping[str, Any], in_dim: int, out_dim: int) -> Layout:
-    hidden, layers = int(hparam(hparams, "hidden", NAME)), int(hparam(hparams, "layers", NAME))
+    hidden, layers, in_dim, out_dim = sizes(hparams, ("hidden", "layers"), NAME, in_dim, out_dim)
     if hidden % 2 or hidden < 2:
         raise ConfigError(f"RFFNet needs an even hidden width (got {hidden}).")
     if layers < 1:

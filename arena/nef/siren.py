@@ -32,13 +32,14 @@ from arena.nef._common import (
     hparam,
     is_chain,
     sinpi,
+    sizes,
 )
 
 NAME = "siren"
 
 
 def layout(hparams: Mapping[str, Any], in_dim: int, out_dim: int) -> Layout:
-    hidden, layers = int(hparam(hparams, "hidden", NAME)), int(hparam(hparams, "layers", NAME))
+    hidden, layers, in_dim, out_dim = sizes(hparams, ("hidden", "layers"), NAME, in_dim, out_dim)
     if layers < 2:
         raise ConfigError(f"Siren needs layers >= 2 (got {layers}).")
     if min(hidden, in_dim, out_dim) < 1:
