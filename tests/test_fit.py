@@ -119,6 +119,14 @@ def test_target_quality_stops_each_nef_early(digits):
     assert np.all(full.steps == 400)
 
 
+def test_a_nef_that_meets_the_target_before_any_step_reports_its_loss_not_zero(digits):
+    met = fit.fit_images(SIREN, digits[:4], steps=50, target=-100.0, check_every=10, seed=3, progress=False)
+    one = fit.fit_images(SIREN, digits[:4], steps=1, seed=3, progress=False)  # the loss at the init, then a step
+    assert np.all(met.steps == 0)
+    assert np.all(met.loss > 0)
+    np.testing.assert_array_equal(met.loss, one.loss)
+
+
 def test_shape_task_fits_a_sphere_and_scores_on_held_out_points():
     rng = np.random.default_rng(0)
     radius = np.array([[0.5], [0.7]])

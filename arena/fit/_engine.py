@@ -89,9 +89,12 @@ def programs(field, task, config: FitConfig):
                 return State(params, opt_state, s.done, s.steps + 1, loss), None
             reached = quality >= config.target
             active = ~(s.done | reached) & (step < config.steps)
+            # the loss of the step that finds the target met is that of the params kept: recorded too,
+            # so a NeF that meets it before any step reports its loss, not the placeholder 0
+            record = ~s.done & (step < config.steps)
             keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(active, new, old))
             return State(keep(params, s.params), keep(opt_state, s.opt_state),
-                         s.done | reached, s.steps + active, jnp.where(active, loss, s.loss)), None
+                         s.done | reached, s.steps + active, jnp.where(record, loss, s.loss)), None
 
         state, _ = jax.lax.scan(body, state, jnp.arange(segment))
         return state

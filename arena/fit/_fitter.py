@@ -46,7 +46,8 @@ class FitResult:
         metrics: per-NeF final metrics, ``{name: (N,) float32}`` (the task's ``metric_names``).
         steps: ``(N,)`` optimisation steps each NeF took (fewer than ``config.steps`` when it
             reached ``config.target`` early).
-        loss: ``(N,)`` the training loss at the last step taken.
+        loss: ``(N,)`` the training loss at the last step taken; for a NeF that met ``target``, that of
+            its final parameters (found at a check, so also when it met it before any step).
         indices: ``(N,)`` the global indices of the NeFs (the keys of random initialisation).
         init: ``(P,)`` the shared initialisation, or ``None`` for random initialisation.
         layout, field, task, config: what was fit, and how. An image task's ``mean`` and ``std``
