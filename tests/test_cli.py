@@ -246,3 +246,21 @@ def test_export_command_refuses_an_unknown_format_in_one_line(tmp_path):
     result = run(main.app, "export", "neural_digits", "--out", str(tmp_path / "x"), "--format", "csv")
     assert result.exit_code == 1 and "Unknown export format 'csv'" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_the_console_scripts_print_arena_warnings_as_one_line_without_the_library_source():
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, arena.data\n"
+        "from arena.cli import main\n"
+        "main.plain_warnings()\n"
+        "warnings.warn_explicit('arena.load uses a custom build', UserWarning, arena.data.__file__, 107)\n"
+        "warnings.warn_explicit('from elsewhere', DeprecationWarning, '/elsewhere/lib.py', 3)\n"
+    )
+    err = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True).stderr
+    lines = err.splitlines()
+    assert "warning: arena.load uses a custom build" in lines, err
+    assert not any("arena/data" in line and "custom build" in line for line in lines), err
+    assert any(line.startswith("/elsewhere/lib.py:3: DeprecationWarning: from elsewhere") for line in lines), err

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import sys
+import warnings
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -17,6 +20,27 @@ def print_error(message: str) -> None:
     from rich.markup import escape  # a message's own brackets ([eval], [[models]]) are text, not markup
 
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def plain_warnings() -> None:
+    """Warnings raised in the Arena's own code print as one ``warning: ...`` line, without the
+    source file and line Python adds; other libraries' warnings keep Python's format. Called by the
+    console scripts' ``main`` only (importing the library changes no global setting)."""
+    python_format = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        here = Path(filename).resolve()
+        ours = [Path(__file__).resolve().parents[1]]  # arena/
+        if "arena_builders" in sys.modules:
+            ours.append(Path(sys.modules["arena_builders"].__file__).resolve().parent)
+        if any(here.is_relative_to(root) for root in ours):
+            from rich.markup import escape
+
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        else:
+            python_format(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def fail(message: str) -> None:

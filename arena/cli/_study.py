@@ -1,4 +1,4 @@
-"""``arena study sweep|search|plot``: the representation study's tools (DESIGN section 8)."""
+"""``arena study sweep|search|plot``: the representation study's tools (docs/design.md, section 8)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from arena.cli._common import err_console, user_errors
 
-study = typer.Typer(help="Sweeps, searches and plots of the representation study (DESIGN section 8).",
+study = typer.Typer(help="Sweeps, searches and plots of the representation study (docs/design.md, section 8).",
                     no_args_is_help=True, add_completion=False)
 
 ConfigArg = Annotated[Optional[Path], typer.Argument(help="A TOML configuration (see arena.study.config); flags override it.")]

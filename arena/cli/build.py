@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from arena.cli import _help
-from arena.cli._common import user_errors
+from arena.cli._common import plain_warnings, user_errors
 
 app = typer.Typer(add_completion=False, context_settings=_help.CONTEXT)
 
@@ -84,4 +84,5 @@ def build(
 
 
 def main() -> None:
+    plain_warnings()
     app()

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from arena.cli import _help
-from arena.cli._common import err_console, print_error, user_errors
+from arena.cli._common import err_console, plain_warnings, print_error, user_errors
 
 app = typer.Typer(add_completion=False, context_settings=_help.CONTEXT)
 
@@ -94,6 +94,7 @@ def main() -> None:
     report = os.environ.pop(_CHILD, None)
     if report is None:
         sys.exit(_supervise())
+    plain_warnings()
     os.set_inheritable(int(report), False)  # programs this one starts do not hold the pipe
     try:
         app(prog_name="arena-eval")

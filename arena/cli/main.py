@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from arena.cli import _help, _hub, _leaderboard, _study
-from arena.cli._common import user_errors
+from arena.cli._common import plain_warnings, user_errors
 
 app = typer.Typer(
     help="The Neural Field Arena: neural datasets, built fast and evaluated the same way.",
@@ -156,4 +156,5 @@ def export(
 
 
 def main() -> None:
+    plain_warnings()
     app()
