@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-docs/images/curves_neural_digits.png}
+bin=$( [ -x .venv/bin/arena ] && echo .venv/bin/ || true )  # scripts/setup.sh's venv, else the PATH
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for model in mlp dws; do
-  arena-eval "baseline:$model" --dataset neural_digits --seeds 2 --epochs 15 --threads 1 --quiet \
+  "${bin}arena-eval" "baseline:$model" --dataset neural_digits --seeds 2 --epochs 15 --threads 1 --quiet \
     --out "$TMP/$model.json"
 done
-arena plot "$TMP/mlp.json" "$TMP/dws.json" -o "$OUT"
+"${bin}arena" plot "$TMP/mlp.json" "$TMP/dws.json" -o "$OUT"

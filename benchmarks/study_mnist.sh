@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ARENA_DATA:?set ARENA_DATA to the folder that holds mnist/}"
-ARENA=${ARENA:-.venv/bin/arena}
+ARENA=${ARENA:-$( [ -x .venv/bin/arena ] && echo .venv/bin/arena || echo arena )}
 OUT=${OUT:-results/study_mnist}
 start=$(date +%s)
 "$ARENA" study sweep benchmarks/study_mnist.toml --source "$ARENA_DATA/mnist" --out "$OUT" --threads "${THREADS:-2}" "$@"

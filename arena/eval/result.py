@@ -135,7 +135,8 @@ def print_summary(document: Mapping[str, Any], path: str | os.PathLike | None = 
                       f"{run['train_seconds']:.1f} s ({run['epoch_seconds']:.2f} s/epoch)")
     std = "n/a" if s["test_std"] is None else f"{100 * s['test_std']:.2f}"
     console.print(f"[bold green]test accuracy {100 * s['test_mean']:.2f} ± {std} %[/] "
-                  f"(mean ± sample std over {s['num_seeds']} seeds; val {100 * s['val_mean']:.2f}%)")
+                  f"(mean ± sample std over {s['num_seeds']} seed{'s' if s['num_seeds'] != 1 else ''}; "
+                  f"val {100 * s['val_mean']:.2f}%)")
     if path is not None:
         console.print(f"result: {path}", soft_wrap=True)  # a path stays on one line, to copy
 

@@ -311,7 +311,7 @@ def open_cifar10(path: str | os.PathLike | None = None, *, download: bool = Fals
     """
     get = URL
     if path is None:
-        get = f"{URL}, or let open_source('cifar10', download=True) fetch it"
+        get = f"{URL}, or let `arena-build cifar10 --download` (open_source('cifar10', download=True)) fetch it"
         path = cached_source("cifar10", [remote_file()], download=download, present=_holds_files)
     path = resolve_path("cifar10", path, _EXPECTED, get)
     if path.is_dir():

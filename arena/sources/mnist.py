@@ -303,7 +303,7 @@ def open_mnist(path: str | os.PathLike | None = None, *, download: bool = False)
         return MnistHubSource(str(path))
     get = f"{URL}, or use {HF_DATASET}"
     if path is None:
-        get = f"{URL}, or let open_source('mnist', download=True) fetch them"
+        get = f"{URL}, or let `arena-build mnist --download` (open_source('mnist', download=True)) fetch them"
         path = cached_source("mnist", remote_files(), download=download, present=_holds_files)
     root = resolve_path("mnist", path, _EXPECTED, get)
     if root.is_file():

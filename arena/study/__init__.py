@@ -1,4 +1,4 @@
-"""The representation study's tools (DESIGN section 8): sweeps, searches, plots.
+"""The representation study's tools (docs/design.md, section 8): sweeps, searches, plots.
 
 - :func:`sweep` fits a neural dataset per cell of a grid (dataset x architecture x init x width
   x steps x any fit setting) with the builders, measures it (PSNR on and off grid, or IoU, from
