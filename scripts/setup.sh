@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: a virtual environment in .venv with the package and everything its
-# tests need. torch is pinned to the CPU build (constraints.txt): a plain `torch` requirement
-# would pull a multi-GB CUDA build.
+# tests need. constraints.txt pins torch 2.13.0; where the package index serves its multi-GB CUDA
+# build (PyPI on Linux), install the CPU wheel first:
+#   .venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
