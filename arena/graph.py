@@ -203,7 +203,7 @@ class GraphSpec:
         except ValueError:  # a ragged nest of lists
             params = np.asarray(None)
         self._check_params(params.shape)
-        if params.dtype.kind not in "biuf":
+        if params.dtype.kind in "OSUmM" or params.dtype.fields is not None:  # bfloat16 & co. are kind V
             raise ConfigError(f"Expected numeric flat parameters (..., {self.num_params}); got dtype {params.dtype}.")
         padded = np.concatenate([params, np.zeros((*params.shape[:-1], 1), params.dtype)], axis=-1)
         return padded[..., self.node_index], padded[..., self.edge_param_index]

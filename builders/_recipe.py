@@ -15,6 +15,7 @@ import numpy as np
 from arena import catalog
 from arena.errors import ConfigError
 from arena.fit import FitConfig
+from arena.fit._config import MAX_SEED, MAX_STEPS
 
 # keys of a recipe that `--set key=value` may change (hyperparameters of the field are added)
 _FIT_KEYS = ("steps", "lr", "optimizer", "weight_decay", "init", "seed", "shard_size", "points_per_step")
@@ -102,9 +103,8 @@ class Recipe:
         return dataclasses.replace(self, arch=arch, hparams=hparams)
 
 
-# The largest values --set may give (past them a build overflows, or allocates without bound):
-MAX_STEPS = 2**31 - 1  # JAX counts steps in 32-bit integers
-MAX_SEED = 2**32 - 1  # JAX keeps a seed's low 32 bits: 2**32 would fit as 0 does, -1 as 2**32 - 1
+# The largest values --set may give (past them a build overflows, or allocates without bound);
+# steps and seed have the library's limits (MAX_STEPS, MAX_SEED of arena.fit._config):
 MAX_DEPTH = 1024  # layers or filters of one NeF
 MAX_PARAMS = 2**24  # parameters of one NeF (64 MiB as float32; the published ones have thousands)
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: a virtual environment in .venv with the package and everything its
 # tests need. constraints.txt pins torch 2.13.0; where the package index serves its multi-GB CUDA
-# build (PyPI on Linux), install the CPU wheel first:
-#   .venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# build (PyPI on Linux), take the CPU wheel from PyTorch's own index:
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu bash scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q --upgrade pip
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  .venv/bin/python -m pip install -q torch==2.13.0 --index-url "$TORCH_INDEX_URL"
+fi
 # flax is an extra of its own (not in [all]): the tests of arena.interop.to_flax need it
 .venv/bin/python -m pip install -q -e ".[all,dev,flax]" -c constraints.txt
 # The leaderboard page's test drives Debian's chromium with its chromium-driver (nothing

@@ -252,12 +252,14 @@ def test_the_console_scripts_print_arena_warnings_as_one_line_without_the_librar
     import subprocess
     import sys
 
-    code = (
+    code = (  # the console script's main(), with a command that warns from the library and from elsewhere
         "import warnings, arena.data\n"
         "from arena.cli import main\n"
-        "main.plain_warnings()\n"
-        "warnings.warn_explicit('arena.load uses a custom build', UserWarning, arena.data.__file__, 107)\n"
-        "warnings.warn_explicit('from elsewhere', DeprecationWarning, '/elsewhere/lib.py', 3)\n"
+        "def app():\n"
+        "    warnings.warn_explicit('arena.load uses a custom build', UserWarning, arena.data.__file__, 107)\n"
+        "    warnings.warn_explicit('from elsewhere', DeprecationWarning, '/elsewhere/lib.py', 3)\n"
+        "main.app = app\n"
+        "main.main()\n"
     )
     err = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True).stderr
     lines = err.splitlines()

@@ -125,6 +125,13 @@ def test_whole_numbers_of_another_type_are_still_taken_as_before():
     assert all(type(v) is int for v in (config.steps, config.seed, config.check_every))
     assert (config.lr, config.target) == (1.0, 20.0) and type(config.lr) is float
     assert fit.make_config(seed=2**32 - 1).seed == 2**32 - 1
+    zero_d = fit.make_config(steps=np.array(10), lr=jnp.float32(0.5), seed=jnp.int32(4))  # 0-d arrays, as from a loop
+    assert (zero_d.steps, zero_d.lr, zero_d.seed) == (10, 0.5, 4) and type(zero_d.lr) is float
+
+
+def test_a_whole_float_seed_fits_the_same_nefs_as_the_integer():
+    by_float = fit.fit_images(SIREN, IMAGES, seed=2.0, **QUIET)
+    np.testing.assert_array_equal(by_float.params, fit.fit_images(SIREN, IMAGES, seed=2, **QUIET).params)
 
 
 @pytest.mark.parametrize("option, fragment", [
@@ -133,13 +140,14 @@ def test_whole_numbers_of_another_type_are_still_taken_as_before():
     (dict(chunk_size=1.5), "got 1.5"),
     (dict(memory_budget=0), "memory_budget must be an integer from 1"),
     (dict(indices=[0.5, 1.5]), "indices must be integers from 0 to 2147483647"),
+    (dict(indices=[0, 1.5]), "got 1.5 (float64)"),
     (dict(indices=[0, 2**40]), "got 1099511627776"),
     (dict(indices=[-1, 3]), "got -1"),
     (dict(indices=[0]), "indices must have shape (2,); got (1,)"),
     (dict(devices=[]), "devices must be a non-empty list of JAX devices"),
     (dict(devices="cpu"), "got 'cpu'"),
 ])
-def test_fit_refuses_bad_blocks_indices_and_devices_before_compiling(option, fragment):
+def test_fit_refuses_bad_blocks_indices_and_devices(option, fragment):
     _refused(lambda: fit.fit_images(SIREN, IMAGES, **option, **QUIET), fragment)
 
 
@@ -252,14 +260,20 @@ def test_fields_refuse_frequencies_and_scales_that_make_nan_parameters(make, fra
 
 
 def test_whole_float_sizes_and_numpy_scalars_still_make_fields():
-    assert fields.Siren(hidden=8.0, layers=np.int64(3)).layout() == fields.Siren(hidden=8, layers=3).layout()
+    field = fields.Siren(hidden=8.0, layers=np.int64(3), omega0=jnp.float32(9.0))
+    assert field.layout() == fields.Siren(hidden=8, layers=3).layout()
+    assert field.hparams() == fields.Siren(hidden=8, layers=3, omega0=9.0).hparams()  # plain ints and floats
+    assert all(type(v) in (int, float, str) for v in field.hparams().values())
+    params = field.init(jax.random.key(0))  # the sizes are usable, not only accepted
+    assert field.apply(params, jnp.zeros((5, 2))).shape == (5, 1)
+    assert fields.MFN(filters=4.0).init(jax.random.key(0)).keys() == fields.MFN(filters=4).init(jax.random.key(0)).keys()
     assert fields.RFFNet(learnable_embedding=np.bool_(True)).frozen() == ()
 
 
 @pytest.mark.parametrize("cls", [fields.Siren, fields.RFFNet, fields.MFN])
 def test_init_refuses_an_int_seed_in_place_of_a_key(cls):
     field = cls(hidden=8)
-    for key in (0, "0", None):
+    for key in (0, "0", None, np.int64(0), np.zeros(3, np.uint32)):
         _refused(lambda: field.init(key), f"{cls.__name__}.init takes a JAX PRNG key such as jax.random.key(0)")
     assert field.init(jax.random.PRNGKey(0)).keys() == field.init(jax.random.key(0)).keys()  # raw keys still work
 
@@ -329,3 +343,26 @@ def test_pixel_grids_refuse_sizes_that_are_not_positive_integers(size):
     _refused(lambda: metrics.pixel_centres(*size), "must be an integer >= 1")
     _refused(lambda: metrics.pixel_midpoints(*size), "must be an integer >= 1")
     assert metrics.pixel_midpoints(2, 2).shape == (1, 2) and metrics.pixel_midpoints(1, 3).shape == (0, 2)
+
+
+def test_fit_of_no_signals_says_there_is_nothing_to_fit():
+    task = fit.ImageTask.for_images(IMAGES)
+    empty = {"values": task.prepare(IMAGES)["values"][:0]}
+    _refused(lambda: fit.fit(SIREN, task, empty, **QUIET), "Nothing to fit", "no signals")
+
+
+def test_an_image_task_from_json_lists_is_hashable_and_fits():
+    task = fit.ImageTask(4, 4, 1, [0.5], [0.25])  # as read back from a manifest
+    assert (task.mean, task.std) == ((0.5,), (0.25,)) and hash(task) == hash(fit.ImageTask(4, 4, 1, (0.5,), (0.25,)))
+    result = fit.fit(SIREN, task, task.prepare(IMAGES), **QUIET)
+    assert np.isfinite(result.params).all()
+
+
+def test_to_graph_takes_bfloat16_parameters_but_refuses_strings():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    spec = graph.graph_spec(SIREN.layout())
+    p = spec.num_params
+    nodes, edges = spec.to_graph(np.full((2, p), 0.5, ml_dtypes.bfloat16))
+    assert nodes.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(spec.from_graph(nodes, edges).astype(np.float32), np.full((2, p), 0.5))
+    _refused(lambda: spec.to_graph(np.array(["0.5"] * p)), "numeric flat parameters")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -17,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from arena import nef
+from arena.nef import _common as nef_common
 from arena.errors import ConfigError
 from arena.layout import Layout
 
@@ -72,13 +72,23 @@ def check_hparams(field, positive: tuple[str, ...] = ()) -> None:
         raise ConfigError(f"Unknown sine implementation {field.sine!r}; use one of {', '.join(SINES)}.")
     for name in positive:
         value = getattr(field, name)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        number = nef_common.plain(value)
+        if not nef_common.is_number(number) or not (math.isfinite(number) and number > 0):
             raise ConfigError(f"{type(field).__name__} needs {name} to be a finite number > 0; got {value!r}.")
+        if number is not value:  # a 0-d array: its Python number (a manifest can hold it)
+            object.__setattr__(field, name, number)
+    for name in ("hidden", "layers", "filters", "in_dim", "out_dim"):  # whole floats, numpy ints: plain ints
+        value = getattr(field, name, None)
+        if type(value) is not int and nef_common.is_whole(value):
+            object.__setattr__(field, name, int(nef_common.plain(value)))
 
 
 def check_key(field, key) -> None:
     """Refuse an ``init`` key that is not a JAX PRNG key (an int seed, say), naming what to pass."""
-    if not (hasattr(key, "dtype") and hasattr(key, "shape")):
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    raw = dtype == jnp.uint32 and shape is not None and tuple(shape[-1:]) == (2,)  # jax.random.PRNGKey(0)
+    if not (typed or raw):
         raise ConfigError(f"{type(field).__name__}.init takes a JAX PRNG key such as jax.random.key(0); "
                           f"got {key!r:.60}.")
 

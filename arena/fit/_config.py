@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 from arena.errors import ConfigError
+from arena.nef._common import is_number, is_whole, plain
 
 OPTIMIZERS = ("adam", "adamw")
 INITS = ("shared", "random")
@@ -88,29 +88,21 @@ def make_config(**settings) -> FitConfig:
 
 def check_seed(seed) -> int:
     """``seed`` as an int, or a :class:`ConfigError`: a seed is an integer from 0 to :data:`MAX_SEED`."""
-    if not _whole(seed) or not 0 <= seed <= MAX_SEED:
+    if not is_whole(seed) or not 0 <= plain(seed) <= MAX_SEED:
         raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}; got {seed!r} (JAX keeps 32 bits of "
                           "a seed, so others would repeat one of these).")
-    return int(seed)
+    return int(plain(seed))
 
 
 def integer(name: str, value, low: int, high: int) -> int:
     """``value`` as an int from ``low`` to ``high`` (a float only when whole), or a :class:`ConfigError`."""
-    if not _whole(value) or not low <= value <= high:
+    if not is_whole(value) or not low <= plain(value) <= high:
         raise ConfigError(f"{name} must be an integer from {low} to {high}; got {value!r}.")
-    return int(value)
-
-
-def _whole(value) -> bool:
-    """An integer, or a float with a whole value; not a bool, a string or None."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, numbers.Integral) or (
-        isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())
+    return int(plain(value))
 
 
 def real(name: str, value) -> float:
     """``value`` as a float, or a :class:`ConfigError` when it is not a number (a string, None, a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise ConfigError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
-    return float(value)
+    return float(plain(value))

@@ -47,7 +47,7 @@ class FitResult:
         steps: ``(N,)`` optimisation steps each NeF took (fewer than ``config.steps`` when it
             reached ``config.target`` early).
         loss: ``(N,)`` the training loss at the last step taken; for a NeF that met ``target``, that of
-            its final parameters (found at a check, so also when it met it before any step).
+            its final parameters (also when it met it before any step).
         indices: ``(N,)`` the global indices of the NeFs (the keys of random initialisation).
         init: ``(P,)`` the shared initialisation, or ``None`` for random initialisation.
         layout, field, task, config: what was fit, and how. An image task's ``mean`` and ``std``
@@ -198,7 +198,11 @@ def fit(
     memory_budget = None if memory_budget is None else integer("memory_budget", memory_budget, 1, 2**63 - 1)
     if distributed or (distributed is None and jax.process_count() > 1):
         lo, hi = process_range(n)
+        total = n
         data, indices, n = {k: v[lo:hi] for k, v in data.items()}, indices[lo:hi], hi - lo
+        if n == 0:
+            raise ConfigError(f"Nothing to fit in process {jax.process_index()}: {total} signals over "
+                              f"{jax.process_count()} processes leave it none; run fewer processes.")
     if devices is None:
         _xla.hint_once(jax.local_devices())  # a multi-core CPU without use_all_cores(): say so once
     devices = _devices(jax.local_devices() if devices is None else devices)
@@ -209,7 +213,7 @@ def fit(
     programs = [_engine.compiled(field, task, config, block, data_spec, d) for d in devices]
     compile_seconds = time.perf_counter() - t_compile
 
-    shared = _engine.shared_init(field, seed)
+    shared = _engine.shared_init(field, config.seed)
     shared_on = [jax.device_put(shared, d) for d in devices]
     layout = field.layout()
     out_params = np.empty((n, layout.num_params), np.float32)
@@ -349,7 +353,12 @@ def _indices(indices, n: int) -> np.ndarray:
     whole = raw.dtype.kind in "iu" or (raw.dtype.kind == "f" and np.isfinite(raw).all()
                                         and (raw == np.round(raw)).all())
     if not whole or raw.min() < 0 or raw.max() > MAX_INDEX:
-        bad = raw if not whole else raw[(raw < 0) | (raw > MAX_INDEX)]
+        if raw.dtype.kind == "f":
+            bad = raw[~np.isfinite(raw) | (raw != np.round(raw)) | (raw < 0) | (raw > MAX_INDEX)]
+        elif raw.dtype.kind in "iu":
+            bad = raw[(raw < 0) | (raw > MAX_INDEX)]
+        else:
+            bad = raw
         raise ConfigError(f"indices must be integers from 0 to {MAX_INDEX} (the NeFs' global indices: keys of "
                           f"their random init and point draws); got {bad.flat[0].item()!r} ({raw.dtype}).")
     return raw.astype(np.int64)

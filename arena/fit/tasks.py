@@ -19,6 +19,7 @@ import optax
 
 from arena import metrics
 from arena.errors import ConfigError
+from arena.nef._common import is_number, plain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,12 +48,13 @@ class ImageTask:
     def __post_init__(self):
         sizes = (self.height, self.width, self.channels)
         if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in sizes):
-            raise ConfigError(f"An image task needs height, width and channels >= 1; got {sizes}.")
+            raise ConfigError(f"An image task needs height, width and channels that are integers >= 1; got {sizes}.")
         for name, values in (("mean", self.mean), ("std", self.std)):
-            if len(values) != self.channels or not all(isinstance(v, numbers.Real) and math.isfinite(v)
-                                                       for v in values):
+            values = tuple(values) if isinstance(values, (list, tuple, np.ndarray)) else (values,)
+            if len(values) != self.channels or not all(is_number(v) and math.isfinite(plain(v)) for v in values):
                 raise ConfigError(f"Image {name} must be {self.channels} finite number(s), one per channel; "
                                   f"got {values}.")
+            object.__setattr__(self, name, tuple(float(plain(v)) for v in values))  # hashable, as the fit caches it
         if any(s <= 0 for s in self.std):
             raise ConfigError(f"Image std must be positive per channel; got {self.std}.")
 
@@ -194,7 +196,8 @@ def _as_unit_images(images) -> np.ndarray:
         return images.astype(np.float32) / 255.0
     if not np.issubdtype(images.dtype, np.floating):
         raise ConfigError(f"Images must be uint8 or floats in [0, 1]; got dtype {images.dtype}. Convert them "
-                          "first: images.astype(np.uint8) for values 0 to 255, else divide floats by the maximum.")
+                          "first: images.astype(np.uint8) for values 0 to 255, masks.astype(np.float32) for booleans, "
+                          "else divide by the maximum.")
     finite = np.isfinite(images)
     if not finite.all():
         first = tuple(int(i) for i in np.argwhere(~finite)[0])

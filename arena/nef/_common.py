@@ -122,13 +122,34 @@ def hparam(hparams: Mapping[str, Any], key: str, arch: str) -> Any:
         ) from None
 
 
+def plain(value):
+    """A 0-d numpy or JAX array of integers or floats as its Python number (``value.item()``);
+    anything else unchanged. Scalars from ``np.array(8)``, ``jnp.float32(1e-3)`` or a
+    ``jnp.logspace`` loop are numbers to the checks below."""
+    if getattr(value, "ndim", None) == 0 and getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u", "f"):
+        return value.item()
+    return value
+
+
+def is_number(value) -> bool:
+    """A real number (also a 0-d array of one); not a bool, a string or None."""
+    value = plain(value)
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
+
+
+def is_whole(value) -> bool:
+    """An integer, or a finite float with a whole value (also a 0-d array of one); not a bool."""
+    value = plain(value)
+    return is_number(value) and (isinstance(value, numbers.Integral) or (math.isfinite(value)
+                                                                        and float(value).is_integer()))
+
+
 def whole(value, need: str) -> int:
     """``value`` as an int (an integer, or a float with a whole value), or a :class:`ConfigError`
     ``"<need>; got <value>."``: never a string, a bool or None read as a size."""
-    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) or (
-            isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())):
+    if not is_whole(value):
         raise ConfigError(f"{need}; got {value!r}.")
-    return int(value)
+    return int(plain(value))
 
 
 def sizes(hparams: Mapping[str, Any], keys: Sequence[str], arch: str, in_dim, out_dim) -> list[int]:
